@@ -1,0 +1,3 @@
+from recyclegan.cli import main
+
+raise SystemExit(main())
