@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from recyclegan.config import MODEL_SIZES
+from recyclegan.models import (
+    PatchDiscriminator,
+    ResnetGenerator,
+    UnetPredictor,
+    build_networks,
+)
+
+
+def test_generator_keeps_size_and_range():
+    gen = ResnetGenerator(channels=8, blocks=2)
+    out = gen(torch.randn(2, 3, 32, 48) * 3)
+    assert out.shape == (2, 3, 32, 48)
+    assert out.abs().max() <= 1.0
+
+
+def test_generator_is_fully_convolutional_and_per_sample():
+    gen = ResnetGenerator(channels=8, blocks=1)
+    x = torch.randn(2, 3, 32, 32)
+    # InstanceNorm: a sample's output does not depend on the rest of the batch.
+    torch.testing.assert_close(gen(x)[1:], gen(x[1:]))
+
+
+def test_paper_generator_size():
+    gen = ResnetGenerator(channels=64, blocks=6)
+    params = sum(p.numel() for p in gen.parameters())
+    assert 7.7e6 < params < 8.0e6  # ResNet-6 at 64 channels: about 7.8 M parameters
+
+
+def test_weights_start_normal_002():
+    gen = ResnetGenerator(channels=16, blocks=2)
+    weights = torch.cat([m.weight.flatten() for m in gen.modules()
+                         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))])
+    assert abs(weights.std().item() - 0.02) < 0.002
+    assert abs(weights.mean().item()) < 0.002
+
+
+def test_predictor_takes_two_frames_and_returns_one():
+    pred = UnetPredictor(channels=8, depth=5)
+    prev, cur = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    out = pred(prev, cur)
+    assert out.shape == (2, 3, 32, 32)
+    assert not torch.allclose(out, pred(cur, prev))  # order of the frames matters
+
+
+def test_unet256_reaches_a_one_pixel_bottleneck():
+    pred = UnetPredictor(channels=4, depth=8)
+    seen = []
+    pred.down[-1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    pred(torch.randn(1, 3, 256, 256), torch.randn(1, 3, 256, 256))
+    assert seen[0][-2:] == (1, 1)
+
+
+def test_patchgan_70_has_a_30x30_score_map_at_256():
+    disc = PatchDiscriminator(channels=8, layers=3)
+    assert disc(torch.randn(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+
+
+@pytest.mark.parametrize("net, args, fragment", [
+    (ResnetGenerator(channels=8, blocks=1), (torch.randn(1, 3, 30, 32),), "multiples of 4"),
+    (ResnetGenerator(channels=8, blocks=1), (torch.randn(1, 4, 32, 32),), "(batch, 3,"),
+    (UnetPredictor(channels=8, depth=5), (torch.randn(1, 3, 48, 48), torch.randn(1, 3, 48, 48)),
+     "multiples of 32"),
+    (PatchDiscriminator(channels=8, layers=3), (torch.randn(1, 3, 16, 16),), "at least 24"),
+])
+def test_wrong_input_sizes_fail_clearly(net, args, fragment):
+    with pytest.raises(ValueError) as info:
+        net(*args)
+    assert fragment in str(info.value)
+
+
+def test_build_networks_without_predictors():
+    from dataclasses import replace
+
+    cfg = replace(MODEL_SIZES["tiny"], pred_depth=4)
+    with_pred = build_networks(cfg)
+    without = build_networks(cfg, with_predictors=False)
+    assert with_pred.pred_a is not None and without.pred_a is None
+    assert not any(key.startswith("pred_") for key in without.state_dict())
+    assert len(with_pred.generator_side()) == 4 and len(without.generator_side()) == 2
