@@ -1,0 +1,83 @@
+import pytest
+import torch
+from torch import nn
+
+from recyclegan.config import LossWeights
+from recyclegan.training.objective import (
+    discriminator_loss,
+    translate_window,
+    weighted_total,
+)
+
+
+class ZeroScore(nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 1, 2, 2)
+
+
+class CopyCurrent(nn.Module):
+    """A 'predictor' that says the next frame equals the current one."""
+
+    def forward(self, prev, current):
+        return current
+
+
+def window():
+    torch.manual_seed(0)
+    return [torch.rand(2, 3, 8, 8) * 2 - 1 for _ in range(3)]
+
+
+def run(weights):
+    real0, real1, real2 = window()
+    return translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
+                            disc_dst=ZeroScore(), pred_src=CopyCurrent(),
+                            pred_dst=CopyCurrent(), weights=weights), (real0, real1, real2)
+
+
+def test_recycle_terms_by_hand():
+    result, (real0, real1, real2) = run(LossWeights())
+    motion = (real1 - real2).abs().mean().item()
+    assert result.terms["recurrent"].item() == pytest.approx(motion)
+    # identity generators: recycled = G_X(P_Y(G_Y(x0), G_Y(x1))) = x1
+    assert result.terms["recycle"].item() == pytest.approx(motion)
+    # three fake frames per window, each scored 0 against target 1
+    assert result.terms["adversarial"].item() == pytest.approx(3.0)
+    assert len(result.fakes) == 3 * 2
+    assert set(result.terms) == {"adversarial", "recurrent", "recycle"}
+
+
+def test_cycle_preset_skips_the_predictor():
+    weights = LossWeights(recurrent=0, recycle=0, cycle=10)
+    real0, real1, real2 = window()
+    result = translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
+                              disc_dst=ZeroScore(), pred_src=None, pred_dst=None,
+                              weights=weights)
+    assert set(result.terms) == {"adversarial", "cycle"}
+    assert result.terms["cycle"].item() == 0.0
+    assert result.terms["adversarial"].item() == pytest.approx(2.0)
+    assert len(result.fakes) == 2 * 2
+
+
+def test_weights_scale_and_switch_terms():
+    result, _ = run(LossWeights(recurrent=2, recycle=0, identity=1, reconstruction="l2"))
+    assert "recycle" not in result.terms and "identity" in result.terms
+    total = weighted_total(result.terms, LossWeights(recurrent=2, recycle=0, identity=1))
+    expected = result.terms["adversarial"] + 2 * result.terms["recurrent"]
+    assert total.item() == pytest.approx(expected.item())
+
+
+def test_predictor_required_when_weights_use_it():
+    real0, real1, real2 = window()
+    with pytest.raises(ValueError, match="predictors"):
+        translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
+                         disc_dst=ZeroScore(), pred_src=None, pred_dst=None,
+                         weights=LossWeights())
+
+
+def test_discriminator_loss_counts_frames():
+    disc = ZeroScore()
+    reals, fakes = torch.zeros(6, 3, 8, 8), torch.zeros(6, 3, 8, 8)
+    # reals scored 0 against 1 -> 1; fakes scored 0 against 0 -> 0; halved; 3 frames per window
+    assert discriminator_loss(disc, reals, fakes, batch_size=2).item() == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        discriminator_loss(disc, reals, fakes[:4], batch_size=2)
