@@ -1,0 +1,93 @@
+"""Checkpoints: network weights in safetensors, training state in a weights-only torch file.
+
+Layout in RUN/checkpoints/:
+    step_00001000.safetensors   every network's tensors, named `gen_ab.net.0.weight`, ...
+    step_00001000.state.pt      step, optimisers, image pools, RNG states (tensors and plain
+                                Python values only, loaded with weights_only=True)
+    latest.json                 the newest complete pair; written last, atomically
+
+A crash at any moment leaves latest.json pointing at a complete pair.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from recyclegan.errors import RecycleganError
+from recyclegan.fileio import atomic_write, atomic_write_text
+
+LATEST = "latest.json"
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    weights: dict[str, torch.Tensor]
+    state: dict[str, Any]
+
+
+def _names(step: int) -> tuple[str, str]:
+    stem = f"step_{step:08d}"
+    return f"{stem}.safetensors", f"{stem}.state.pt"
+
+
+def save_checkpoint(directory: Path, step: int, weights: dict[str, torch.Tensor],
+                    state: dict[str, Any], keep: int = 3) -> Path:
+    """Write weights and state for `step`, point latest.json at them, prune to `keep` pairs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights_name, state_name = _names(step)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in weights.items()}
+    atomic_write(directory / weights_name,
+                 lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))
+    atomic_write(directory / state_name, lambda tmp: torch.save(state, tmp))
+    atomic_write_text(directory / LATEST, json.dumps(
+        {"step": step, "weights": weights_name, "state": state_name}, indent=2) + "\n")
+    _prune(directory, keep)
+    return directory / weights_name
+
+
+def _prune(directory: Path, keep: int) -> None:
+    pairs = sorted(directory.glob("step_*.safetensors"))
+    for weights_path in pairs[:-keep]:
+        weights_path.unlink(missing_ok=True)
+        (directory / weights_path.name.replace(".safetensors", ".state.pt")).unlink(
+            missing_ok=True)
+
+
+def latest_step(directory: Path) -> int | None:
+    try:
+        return int(json.loads((directory / LATEST).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load the pair that latest.json names. Never unpickles code (weights_only=True)."""
+    latest = directory / LATEST
+    if not latest.is_file():
+        raise RecycleganError(f"{directory}: no checkpoint to resume from (no {LATEST})")
+    try:
+        record = json.loads(latest.read_text())
+        step, weights_name, state_name = record["step"], record["weights"], record["state"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RecycleganError(f"{latest}: unreadable checkpoint record") from None
+    weights_path, state_path = directory / weights_name, directory / state_name
+    try:
+        weights = load_file(str(weights_path), device=str(map_location))
+    except (OSError, SafetensorError) as exc:
+        raise RecycleganError(f"{weights_path}: cannot read weights ({exc})") from None
+    try:
+        state = torch.load(state_path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # any failure here means an unusable file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecycleganError(f"{state_path}: cannot read training state ({first})") from None
+    if not isinstance(state, dict) or state.get("step") != step:
+        raise RecycleganError(f"{state_path}: training state does not match {LATEST}")
+    return Checkpoint(step=int(step), weights=weights, state=state)

@@ -1,0 +1,199 @@
+"""`recyclegan train`: set up (or resume) a run folder, then loop over training steps.
+
+RUN/ holds config.yaml (the fully resolved config), checkpoints/, samples/ (PNG strips) and
+tensorboard/ (scalars).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from recyclegan.config import (
+    RunConfig,
+    build_config,
+    changed_fields,
+    config_from_dict,
+    merge_overrides,
+    read_yaml,
+    write_yaml,
+)
+from recyclegan.data.dataset import WindowDataset, WindowSampler
+from recyclegan.errors import Interrupted, RecycleganError
+from recyclegan.models import build_networks
+from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
+from recyclegan.training.monitor import Monitor
+from recyclegan.training.progress import TrainProgress
+from recyclegan.training.rng import seed_everything
+from recyclegan.training.trainer import Trainer
+
+CONFIG_NAME = "config.yaml"
+# Settings a resumed run may change; anything else would make it a different run.
+RESUMABLE = {"train.steps", "train.lr_decay_start", "train.device", "train.log_every",
+             "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
+             "data.num_workers"}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    losses: dict[str, float]
+    checkpoint: Path
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RecycleganError(f"--device {name}: no CUDA device is available to PyTorch here; "
+                              "use --device cpu")
+    return torch.device(name)
+
+
+def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> bool:
+    """Validate RUN for a new or resumed run; True when an old run must be replaced."""
+    if resume:
+        if not (run_dir / CONFIG_NAME).is_file():
+            raise RecycleganError(f"{run_dir}: not a training run (no {CONFIG_NAME}); "
+                                  "drop --resume to start a new one")
+        return False
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RecycleganError(f"{run_dir} exists and is not a folder")
+    if not (run_dir.is_dir() and any(run_dir.iterdir())):
+        return False
+    if not overwrite:
+        raise RecycleganError(f"{run_dir} exists and is not empty; pass --resume to continue "
+                              "that run or --overwrite to replace it")
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise RecycleganError(f"{run_dir} is not empty and is not a recyclegan run; "
+                              "refusing to delete it, choose another -o")
+    return True
+
+
+def _run_config(run_dir: Path, overrides: dict[str, Any], resume: bool) -> RunConfig:
+    if not resume:
+        return build_config(overrides=overrides)
+    saved = config_from_dict(read_yaml(run_dir / CONFIG_NAME))
+    config = config_from_dict(merge_overrides(saved.to_dict(), overrides))
+    changed = [name for name in changed_fields(saved, config) if name not in RESUMABLE]
+    if changed:
+        raise RecycleganError(f"--resume: {', '.join(changed)} differ from the run's saved "
+                              f"{CONFIG_NAME}; a resumed run keeps its settings")
+    return config
+
+
+def _load_datasets(path_a: Path, path_b: Path, config: RunConfig):
+    data_a = WindowDataset(path_a, stride=config.data.stride)
+    data_b = WindowDataset(path_b, stride=config.data.stride)
+    if data_a.size != data_b.size:
+        raise RecycleganError(f"datasets have different frame sizes ({path_a}: {data_a.size} px, "
+                              f"{path_b}: {data_b.size} px); prepare both with the same --size")
+    saved_size = config.data.image_size
+    if saved_size is not None and saved_size != data_a.size:
+        raise RecycleganError(f"the run was trained on {saved_size} px frames but the datasets "
+                              f"have {data_a.size} px")
+    return data_a, data_b
+
+
+def _loader(dataset: WindowDataset, config: RunConfig, seed: int, start_step: int,
+            pin: bool) -> DataLoader:
+    sampler = WindowSampler(len(dataset), config.train.batch_size, seed=seed,
+                            start_step=start_step, flip=config.data.flip)
+    workers = config.data.num_workers
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
+                      persistent_workers=workers > 0)
+
+
+def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[str, Any], *,
+              resume: bool = False, overwrite: bool = False,
+              progress: bool = True) -> TrainResult:
+    """Train (or continue) the run in `run_dir` on two prepared datasets."""
+    run_dir = Path(run_dir)
+    for path in (dataset_a, dataset_b):
+        if Path(path).resolve() == run_dir.resolve():
+            raise RecycleganError(f"-o {run_dir} is one of the datasets; choose another folder")
+    replace_old = _check_run_dir(run_dir, resume, overwrite)
+    config = _run_config(run_dir, overrides, resume)
+    data_a, data_b = _load_datasets(Path(dataset_a), Path(dataset_b), config)
+    size = data_a.size
+    model_cfg = replace(config.model, pred_depth=config.model.predictor_depth_for(size))
+    model_cfg.check_image_size(size)
+    config = replace(config, model=model_cfg, data=replace(config.data, image_size=size))
+    device = resolve_device(config.train.device)
+    if replace_old:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(config, run_dir / CONFIG_NAME)
+
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # denormals slow CPU training several-fold over time
+    else:
+        torch.backends.cudnn.benchmark = True
+    seed_everything(config.train.seed)
+    networks = build_networks(model_cfg, with_predictors=config.losses.uses_predictor)
+    trainer = Trainer(networks, config.losses, config.train, device)
+    ckpt_dir = run_dir / "checkpoints"
+    if resume:
+        checkpoint = load_checkpoint(ckpt_dir)
+        try:
+            trainer.networks.load_state_dict(checkpoint.weights, strict=True)
+        except RuntimeError:
+            raise RecycleganError(f"{ckpt_dir}: the checkpoint's networks do not match "
+                                  f"{CONFIG_NAME}") from None
+        trainer.load_state_dict(checkpoint.state)
+    total = config.train.steps
+    if trainer.step >= total:
+        raise RecycleganError(f"the run is already at step {trainer.step} of {total}; "
+                              "pass a larger --steps to train further")
+    return _loop(trainer, config, data_a, data_b, run_dir, ckpt_dir, progress)
+
+
+def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: WindowDataset,
+          run_dir: Path, ckpt_dir: Path, progress: bool) -> TrainResult:
+    cfg = config.train
+    pin = trainer.device.type == "cuda"
+    loader_a = iter(_loader(data_a, config, cfg.seed, trainer.step, pin))
+    loader_b = iter(_loader(data_b, config, cfg.seed + 1, trainer.step, pin))
+    sample_a, sample_b = data_a[(0, False)], data_b[(0, False)]
+    monitor = Monitor(run_dir)
+    losses: dict[str, float] = {}
+
+    saved: Path | None = None
+    saved_step = trainer.step
+
+    def checkpoint() -> Path:
+        nonlocal saved, saved_step
+        saved = save_checkpoint(ckpt_dir, trainer.step, trainer.networks.state_dict(),
+                                trainer.state_dict(), keep=cfg.keep_checkpoints)
+        saved_step = trainer.step
+        return saved
+
+    try:
+        with TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
+            while trainer.step < cfg.steps:
+                logged = trainer.train_step(next(loader_a), next(loader_b))
+                step = trainer.step
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    losses = {name: float(value) for name, value in logged.items()}
+                    losses["lr"] = cfg.lr_at(step - 1)
+                    monitor.scalars(step, losses)
+                    bar.show_losses(losses)
+                if step % cfg.sample_every == 0 or step == cfg.steps:
+                    monitor.strip(step, trainer.sample_images(sample_a, sample_b))
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    checkpoint()
+                bar.advance()
+    except KeyboardInterrupt:
+        if trainer.step != saved_step:
+            checkpoint()  # so that --resume continues from here
+        raise Interrupted(f"stopped at step {trainer.step}; checkpoint saved, continue with "
+                          "--resume") from None
+    finally:
+        monitor.close()
+    return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses, checkpoint=saved)

@@ -1,0 +1,115 @@
+"""One Recycle-GAN training step (a generator update, then a discriminator update) and the
+state that makes a run resumable."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from recyclegan.config import LossWeights, TrainConfig
+from recyclegan.models import Networks
+from recyclegan.training.image_pool import ImagePool
+from recyclegan.training.objective import discriminator_loss, translate_window, weighted_total
+from recyclegan.training.rng import rng_state, set_rng_state
+
+
+def frames_to_model(batch: Tensor, device: torch.device) -> list[Tensor]:
+    """uint8 windows (B, 3 frames, 3, H, W) -> three float frames in [-1, 1] on `device`."""
+    windows = batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+    return list(windows.unbind(1))
+
+
+def _set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
+    for module in modules:
+        module.requires_grad_(flag)
+
+
+class Trainer:
+    def __init__(self, networks: Networks, weights: LossWeights, cfg: TrainConfig,
+                 device: torch.device) -> None:
+        self.networks = networks.to(device)
+        self.weights, self.cfg, self.device = weights, cfg, device
+        betas = (cfg.beta1, cfg.beta2)
+        gen_params = itertools.chain(*(m.parameters() for m in networks.generator_side()))
+        disc_params = itertools.chain(*(m.parameters() for m in networks.discriminator_side()))
+        self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas)
+        # pool_a holds fakes in domain A (made by gen_ba) for disc_a, and so on.
+        self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed + 1_000)
+        self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed + 2_000)
+        self.step = 0
+
+    def _passes(self, real_a: list[Tensor], real_b: list[Tensor]):
+        n = self.networks
+        pass_a = translate_window(*real_a, gen_fwd=n.gen_ab, gen_bwd=n.gen_ba, disc_dst=n.disc_b,
+                                  pred_src=n.pred_a, pred_dst=n.pred_b, weights=self.weights)
+        pass_b = translate_window(*real_b, gen_fwd=n.gen_ba, gen_bwd=n.gen_ab, disc_dst=n.disc_a,
+                                  pred_src=n.pred_b, pred_dst=n.pred_a, weights=self.weights)
+        return pass_a, pass_b
+
+    def train_step(self, batch_a: Tensor, batch_b: Tensor) -> dict[str, Tensor]:
+        """One update of G (+P) then D. Returns detached losses; nothing here syncs the host."""
+        lr = self.cfg.lr_at(self.step)
+        for group in itertools.chain(self.opt_g.param_groups, self.opt_d.param_groups):
+            group["lr"] = lr
+        real_a = frames_to_model(batch_a, self.device)
+        real_b = frames_to_model(batch_b, self.device)
+        batch_size = len(real_a[0])
+
+        discs = self.networks.discriminator_side()
+        _set_requires_grad(discs, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        pass_a, pass_b = self._passes(real_a, real_b)
+        loss_g = weighted_total(pass_a.terms, self.weights) + weighted_total(pass_b.terms,
+                                                                             self.weights)
+        loss_g.backward()
+        self.opt_g.step()
+
+        _set_requires_grad(discs, True)
+        self.opt_d.zero_grad(set_to_none=True)
+        frames = len(pass_a.fakes) // batch_size
+        reals_a = torch.cat(real_a[:frames])
+        reals_b = torch.cat(real_b[:frames])
+        loss_d_b = discriminator_loss(self.networks.disc_b, reals_b,
+                                      self.pool_b.query(pass_a.fakes), batch_size)
+        loss_d_a = discriminator_loss(self.networks.disc_a, reals_a,
+                                      self.pool_a.query(pass_b.fakes), batch_size)
+        (loss_d_a + loss_d_b).backward()
+        self.opt_d.step()
+        self.step += 1
+
+        logged = {"loss/g_total": loss_g.detach(), "loss/d_a": loss_d_a.detach(),
+                  "loss/d_b": loss_d_b.detach()}
+        for direction, result in (("a2b", pass_a), ("b2a", pass_b)):
+            for name, value in result.terms.items():
+                logged[f"{direction}/{name}"] = value.detach()
+        return logged
+
+    @torch.no_grad()
+    def sample_images(self, window_a: Tensor, window_b: Tensor) -> list[dict[str, Tensor]]:
+        """Intermediate images of both directions for one uint8 window per domain."""
+        real_a = frames_to_model(window_a[None], self.device)
+        real_b = frames_to_model(window_b[None], self.device)
+        pass_a, pass_b = self._passes(real_a, real_b)
+        return [pass_a.images, pass_b.images]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "pool_a": self.pool_a.state_dict(),
+            "pool_b": self.pool_b.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.pool_a.load_state_dict(state["pool_a"], self.device)
+        self.pool_b.load_state_dict(state["pool_b"], self.device)
+        set_rng_state(state["rng"])

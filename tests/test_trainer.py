@@ -1,0 +1,80 @@
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+
+from recyclegan.config import MODEL_SIZES, PRESETS, TrainConfig
+from recyclegan.models import build_networks
+from recyclegan.training.trainer import Trainer, frames_to_model
+
+
+def make_trainer(preset="recycle", **train):
+    torch.manual_seed(0)
+    cfg = replace(MODEL_SIZES["tiny"], pred_depth=4)
+    weights = PRESETS[preset]
+    networks = build_networks(cfg, with_predictors=weights.uses_predictor)
+    return Trainer(networks, weights, TrainConfig(steps=10, pool_size=2, **train),
+                   torch.device("cpu"))
+
+
+def batch(seed, size=32, batch_size=2):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (batch_size, 3, 3, size, size), generator=g, dtype=torch.uint8)
+
+
+def test_frames_to_model_scales_to_unit_range():
+    frames = frames_to_model(torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 2, 1, 1)
+                             .expand(1, 3, 2, 1, 1).contiguous(), torch.device("cpu"))
+    assert len(frames) == 3
+    assert frames[0].flatten().tolist() == [-1.0, 1.0]
+
+
+@pytest.mark.parametrize("preset", ["recycle", "recycle+cycle", "cycle"])
+def test_one_step_updates_every_network(preset):
+    trainer = make_trainer(preset)
+    before = {k: v.clone() for k, v in trainer.networks.state_dict().items()}
+    logged = trainer.train_step(batch(1), batch(2))
+    assert trainer.step == 1
+    assert all(torch.isfinite(v) for v in logged.values())
+    after = trainer.networks.state_dict()
+    for prefix in ("gen_ab", "gen_ba", "disc_a", "disc_b") + (
+            ("pred_a", "pred_b") if preset != "cycle" else ()):
+        changed = [k for k in before if k.startswith(prefix) and not torch.equal(before[k],
+                                                                                 after[k])]
+        assert changed, f"{prefix} did not change"
+    if preset == "cycle":
+        assert "a2b/cycle" in logged and "a2b/recycle" not in logged
+    else:
+        assert {"a2b/recycle", "a2b/recurrent", "b2a/recycle", "b2a/recurrent"} <= set(logged)
+
+
+def test_learning_rate_follows_the_schedule():
+    trainer = make_trainer(lr=1e-3, lr_decay_start=0)
+    trainer.step = 5
+    trainer.train_step(batch(1, batch_size=1), batch(2, batch_size=1))
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5)
+
+
+def test_state_round_trip_gives_identical_next_step():
+    first = make_trainer()
+    first.train_step(batch(1), batch(2))
+    state = copy.deepcopy(first.state_dict())  # the optimiser's state is live otherwise
+    weights = {k: v.clone() for k, v in first.networks.state_dict().items()}
+    first.train_step(batch(3), batch(4))
+
+    second = make_trainer()
+    second.networks.load_state_dict(weights)
+    second.load_state_dict(state)
+    second.train_step(batch(3), batch(4))
+    for key, value in first.networks.state_dict().items():
+        assert torch.equal(value, second.networks.state_dict()[key]), key
+
+
+def test_sample_images_cover_the_recycle_path():
+    trainer = make_trainer()
+    rows = trainer.sample_images(batch(1, batch_size=1)[0], batch(2, batch_size=1)[0])
+    assert len(rows) == 2
+    assert {"real0", "fake0", "pred2", "rec2"} <= set(rows[0])
+    assert rows[0]["fake0"].shape == (1, 3, 32, 32)
