@@ -14,7 +14,8 @@ from recyclegan.models.layers import (
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-C, two stride-2 downsamples, `blocks` residual blocks at 4C, two upsamples, c7s1-3, tanh.
+    """c7s1-C, two stride-2 downsamples, `blocks` residual blocks at 4C, two upsamples,
+    c7s1-3, tanh.
 
     Input and output are images in [-1, 1]; height and width must be multiples of 4.
     """

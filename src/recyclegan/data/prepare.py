@@ -1,0 +1,287 @@
+"""`recyclegan prepare`: videos and image folders in, a folder of square uint8 clips out.
+
+Layout of a prepared dataset: `clip_00000.npy`, ... each of shape (frames, size, size, 3),
+one per scene of each source, plus `manifest.json` describing sources and clips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import recyclegan
+from recyclegan.data.frames import SceneCutDetector, center_square, resample
+from recyclegan.data.manifest import DATASET_FORMAT, DATASET_FORMAT_VERSION, MANIFEST_NAME
+from recyclegan.data.npy_writer import NpyFrameWriter
+from recyclegan.data.sources import Source, resolve_sources
+from recyclegan.data.video_io import VideoInfo
+from recyclegan.errors import RecycleganError
+from recyclegan.fileio import atomic_write_text
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How sources become clips. `stride` is the frame step inside a training window."""
+
+    size: int = 256
+    fps: float | None = None
+    max_frames: int | None = None
+    stride: int = 1
+    scene_threshold: float = 0.3
+    image_fps: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.size < 8:
+            raise RecycleganError(f"--size must be at least 8, got {self.size}")
+        if self.fps is not None and not self.fps > 0:
+            raise RecycleganError(f"--fps must be positive, got {self.fps}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise RecycleganError(f"--max-frames must be at least 1, got {self.max_frames}")
+        if self.stride < 1:
+            raise RecycleganError(f"--stride must be at least 1, got {self.stride}")
+        if not self.scene_threshold >= 0:
+            raise RecycleganError(
+                f"--scene-threshold must be 0 (off) or positive, got {self.scene_threshold}"
+            )
+        if not self.image_fps > 0:
+            raise RecycleganError(f"--image-fps must be positive, got {self.image_fps}")
+
+    @property
+    def window_frames(self) -> int:
+        """Frames spanned by one training window (t, t+stride, t+2*stride)."""
+        return 2 * self.stride + 1
+
+
+def prepare_dataset(
+    sources: Sequence[str | Path],
+    out_dir: str | Path,
+    options: PrepareOptions,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Decode, resample, crop and split every source into clips under `out_dir`.
+
+    Everything is written to a hidden sibling folder that moves into place only once
+    complete, so a failed or interrupted run leaves no dataset behind. Returns the manifest.
+    """
+    out_dir = Path(out_dir)
+    resolved = resolve_sources(sources)
+    target = out_dir.resolve()  # so that "." or "data/.." still name a folder and its parent
+    _check_output(out_dir, target, sources, overwrite)
+    infos = [source.info(options.image_fps) for source in resolved]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        manifest = _build(resolved, infos, partial, options, progress)
+        atomic_write_text(partial / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+        _install(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _check_output(
+    out_dir: Path, target: Path, sources: Sequence[str | Path], overwrite: bool
+) -> None:
+    """Refuse outputs that overlap a source or would replace something that is not a dataset.
+
+    `out_dir` is the path as given, for messages; `target` is its resolved form.
+    """
+    for source in sources:
+        source_path = Path(source).resolve()
+        if source_path.is_dir() and (target == source_path or source_path in target.parents):
+            raise RecycleganError(f"{out_dir} is inside source {source}; write it elsewhere")
+        if target in source_path.parents:
+            raise RecycleganError(f"{out_dir} holds source {source}; write the dataset elsewhere")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise RecycleganError(f"{out_dir} exists and is not a folder; choose another output")
+    if not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise RecycleganError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
+    if not (target / MANIFEST_NAME).is_file():
+        raise RecycleganError(
+            f"{out_dir} is not empty and is not a prepared dataset; --overwrite only replaces "
+            "datasets, so choose another output folder"
+        )
+
+
+def _build(
+    sources: list[Source],
+    infos: list[VideoInfo],
+    folder: Path,
+    options: PrepareOptions,
+    show_progress: bool,
+) -> dict:
+    clips: list[dict] = []
+    records: list[dict] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, TimeElapsedColumn(), console=Console(stderr=True), disable=not show_progress
+    ) as bar:
+        for index, (source, info) in enumerate(zip(sources, infos, strict=True)):
+            task = bar.add_task(source.path.name, total=info.frames)
+            record = _prepare_source(
+                index, source, info, options, folder, clips, partial(bar.advance, task)
+            )
+            records.append(record)
+    return {
+        "format": DATASET_FORMAT,
+        "format_version": DATASET_FORMAT_VERSION,
+        "tool_version": recyclegan.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **asdict(options),
+        "sources": records,
+        "clips": clips,
+        "num_clips": len(clips),
+        "num_frames": sum(clip["frames"] for clip in clips),
+    }
+
+
+def _prepare_source(
+    index: int,
+    source: Source,
+    info: VideoInfo,
+    options: PrepareOptions,
+    folder: Path,
+    clips: list[dict],
+    advance: Callable[[], None],
+) -> dict:
+    """Stream one source into clip files appended to `clips`; return its manifest record."""
+    splitter = _ClipSplitter(index, folder, options, clips)
+    detector = SceneCutDetector(options.scene_threshold)
+    decoded = 0
+
+    def counted(frames: Iterator[tuple[float, np.ndarray]]):
+        nonlocal decoded
+        for item in frames:
+            decoded += 1
+            advance()
+            yield item
+
+    with closing(source.frames(options.image_fps)) as frames:
+        try:
+            for time, frame in resample(counted(frames), options.fps):
+                square = center_square(frame, options.size)
+                splitter.add(time, square, detector.is_cut(square))
+                if options.max_frames is not None and splitter.total >= options.max_frames:
+                    break
+        finally:
+            splitter.end_clip()
+    if decoded == 0:
+        raise RecycleganError(f"{source.path}: no decodable video frame")
+    if not splitter.clip_ids:
+        cut_note = " (longest scene between cuts)" if splitter.dropped > splitter.longest else ""
+        raise RecycleganError(
+            f"{source.path}: {splitter.longest} frames after preparation{cut_note}; a training "
+            f"window needs at least {options.window_frames} (2*stride+1)"
+        )
+    return {
+        "path": str(source.path.resolve()),
+        "kind": source.kind,
+        "source_fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+        "frames_decoded": decoded,
+        "frames_kept": splitter.kept,
+        "frames_dropped": splitter.dropped,
+        "clips": splitter.clip_ids,
+    }
+
+
+class _ClipSplitter:
+    """Writes one source's frames to clip files, starting a new clip at each scene cut.
+
+    Scenes too short for one training window are deleted and counted as dropped.
+    """
+
+    def __init__(
+        self, source: int, folder: Path, options: PrepareOptions, clips: list[dict]
+    ) -> None:
+        self.source, self.folder, self.options, self.clips = source, folder, options, clips
+        self.kept = self.dropped = self.longest = 0
+        self.clip_ids: list[int] = []
+        self._writer: NpyFrameWriter | None = None
+        self._start_time = 0.0
+
+    @property
+    def total(self) -> int:
+        """Frames kept so far, counting the open clip."""
+        return self.kept + (self._writer.count if self._writer else 0)
+
+    def add(self, time: float, frame: np.ndarray, cut: bool) -> None:
+        if cut:
+            self.end_clip()
+        if self._writer is None:
+            name = f"clip_{len(self.clips):05d}.npy"
+            self._writer = NpyFrameWriter(self.folder / name, frame.shape)
+            self._start_time = time
+        self._writer.write(frame)
+
+    def end_clip(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.close()
+        self.longest = max(self.longest, writer.count)
+        if writer.count < self.options.window_frames:
+            writer.path.unlink()
+            self.dropped += writer.count
+            return
+        self.clip_ids.append(len(self.clips))
+        self.clips.append(
+            {
+                "file": writer.path.name,
+                "source": self.source,
+                "frames": writer.count,
+                "start": self.kept,
+                "end": self.kept + writer.count,
+                "start_time": round(self._start_time, 6),
+            }
+        )
+        self.kept += writer.count
+
+
+def _install(partial: Path, out_dir: Path) -> None:
+    """Move the finished folder into place, replacing any previous one only after success."""
+    if not out_dir.exists():
+        os.replace(partial, out_dir)
+        return
+    if not any(out_dir.iterdir()):
+        # Fill an existing empty folder in place: it may be the shell's working folder. The
+        # manifest moves last, so the folder only looks like a dataset once it is complete.
+        names = [p.name for p in partial.iterdir() if p.name != MANIFEST_NAME] + [MANIFEST_NAME]
+        try:
+            for name in names:
+                os.replace(partial / name, out_dir / name)
+        except BaseException:
+            for name in names:
+                (out_dir / name).unlink(missing_ok=True)
+            raise
+        partial.rmdir()
+        return
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out_dir, old)
+    try:
+        os.replace(partial, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
