@@ -83,8 +83,8 @@ def _run_config(run_dir: Path, overrides: dict[str, Any], resume: bool) -> RunCo
     config = config_from_dict(merge_overrides(saved.to_dict(), overrides))
     changed = [name for name in changed_fields(saved, config) if name not in RESUMABLE]
     if changed:
-        raise RecycleganError(f"--resume: {', '.join(changed)} differ from the run's saved "
-                              f"{CONFIG_NAME}; a resumed run keeps its settings")
+        raise RecycleganError(f"--resume keeps the run's settings, but these differ from its "
+                              f"{CONFIG_NAME}: {', '.join(changed)}")
     return config
 
 

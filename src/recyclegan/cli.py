@@ -1,0 +1,204 @@
+"""The `recyclegan` command line: parse, build options, call the library, report errors.
+
+Every user-fixable problem is one line on stderr and a non-zero exit (1 for errors, 2 for
+bad usage, 130 when interrupted), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from recyclegan import __version__
+from recyclegan.config import MODEL_SIZES, PRESETS, merge_overrides, read_yaml
+from recyclegan.errors import RecycleganError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + error
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _add_prepare(sub: Any) -> None:
+    p = sub.add_parser(
+        "prepare", help="turn videos or image folders into a training dataset",
+        description="Decode videos (anything PyAV reads) or folders of images, resize each "
+        "frame on its short side and center-crop it to a square (aspect ratio kept), split "
+        "clips at hard scene cuts, and store every clip as a uint8 .npy array with a "
+        "manifest.json. SRC may also be a folder holding videos or image folders.")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="video file or folder")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="DATASET",
+                   help="folder to create")
+    p.add_argument("--size", type=_positive_int, default=256,
+                   help="side of the square frames in pixels (default 256)")
+    p.add_argument("--fps", type=_positive_float, metavar="F",
+                   help="resample time to F frames per second (default: keep every frame)")
+    p.add_argument("--max-frames", type=_positive_int, metavar="N",
+                   help="keep at most N frames from each source")
+    p.add_argument("--stride", type=_positive_int, default=1, metavar="K",
+                   help="training windows take frames t, t+K, t+2K (default 1)")
+    p.add_argument("--scene-threshold", type=_non_negative_float, default=0.3, metavar="T",
+                   help="colour-histogram change that counts as a hard cut; 0 disables "
+                   "splitting (default 0.3)")
+    p.add_argument("--image-fps", type=_positive_float, default=25.0, metavar="F",
+                   help="frame rate assumed for folders of images (default 25)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DATASET")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_prepare)
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train", help="train a Recycle-GAN between two prepared datasets",
+        description="Train generators gen_ab/gen_ba, temporal predictors and PatchGAN "
+        "discriminators on windows of three frames. RUN gets config.yaml, checkpoints/, "
+        "samples/ (PNG strips: input window, translated, predicted next, recycled) and "
+        "tensorboard/. Settings come from --model-size and --preset, then --config, then "
+        "the flags below.")
+    p.add_argument("dataset_a", type=Path, metavar="DATASET_A")
+    p.add_argument("dataset_b", type=Path, metavar="DATASET_B")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="RUN",
+                   help="run folder to create (or continue with --resume)")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="loss weights: recycle (the paper, default), recycle+cycle (the "
+                   "authors' ReCycle variant) or cycle (the CycleGAN baseline)")
+    p.add_argument("--model-size", choices=list(MODEL_SIZES),
+                   help="paper (default: the networks of the paper), small (practical on a "
+                   "CPU) or tiny (tests)")
+    p.add_argument("--config", type=Path, metavar="FILE.yaml",
+                   help="YAML with sections model, losses, data, train (see README)")
+    p.add_argument("--steps", type=_positive_int, help="total training steps (default 20000)")
+    p.add_argument("--batch-size", type=_positive_int, help="windows per domain and step")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 2e-4)")
+    p.add_argument("--device", help="auto (default: cuda when available), cpu or cuda")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--num-workers", type=int, help="data loading processes (default 0)")
+    p.add_argument("--sample-every", type=_positive_int, metavar="N",
+                   help="write a sample strip every N steps (default 500)")
+    p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="save a checkpoint every N steps (default 1000)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN exactly where its last checkpoint left off")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing RUN")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo", help="generate two synthetic video domains, prepare them and train briefly",
+        description="An end-to-end run that needs no data: two synthetic domains "
+        "(bright discs on blue, dark squares on cream) are written as mp4, prepared, and a "
+        "small model trains on them on the CPU.")
+    p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), metavar="DIR")
+    p.add_argument("--steps", type=_positive_int, default=300)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from recyclegan.data.prepare import PrepareOptions, prepare_dataset
+
+    options = PrepareOptions(size=args.size, fps=args.fps, max_frames=args.max_frames,
+                             stride=args.stride, scene_threshold=args.scene_threshold,
+                             image_fps=args.image_fps)
+    manifest = prepare_dataset(args.sources, args.output, options, overwrite=args.overwrite,
+                               progress=not args.quiet)
+    print(f"{args.output}: {manifest['num_clips']} clips, {manifest['num_frames']} frames of "
+          f"{manifest['size']}x{manifest['size']} from {len(manifest['sources'])} sources")
+    return 0
+
+
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides from --config and the explicitly given flags (flags win)."""
+    overrides = read_yaml(args.config) if args.config else {}
+    flags: dict[str, Any] = {}
+    if args.model_size:
+        flags["model_size"] = args.model_size
+    if args.preset:
+        flags["preset"] = args.preset
+    train = {key: value for key, value in (
+        ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
+        ("device", args.device), ("seed", args.seed), ("sample_every", args.sample_every),
+        ("checkpoint_every", args.checkpoint_every)) if value is not None}
+    if train:
+        flags["train"] = train
+    if args.num_workers is not None:
+        flags["data"] = {"num_workers": args.num_workers}
+    return merge_overrides(overrides, flags)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from recyclegan.training.run import train_run
+
+    result = train_run(args.dataset_a, args.dataset_b, args.output, train_overrides(args),
+                       resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"{result.run_dir}: trained to step {result.step}; checkpoint {result.checkpoint}")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from recyclegan.demo import run_demo
+
+    run_demo(args.output, steps=args.steps, overwrite=args.overwrite)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="recyclegan", description="Unsupervised video retargeting with "
+                     "Recycle-GAN (Bansal et al., ECCV 2018).")
+    parser.add_argument("--version", action="version", version=f"recyclegan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_demo(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except RecycleganError as exc:
+        print(f"recyclegan {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"recyclegan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"recyclegan {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
