@@ -128,3 +128,24 @@ def test_undecodable_packets_yield_no_frames(tmp_path, junk_video):
     assert list(iter_video_frames(junk_video(tmp_path / "junk.mkv"))) == []
     with pytest.raises(RecycleganError, match="decoding failed after 0 frames"):
         list(iter_video_frames(junk_video(tmp_path / "junk.mp4")))
+
+
+def test_display_rotation_is_applied(tmp_path):
+    import av
+
+    # A landscape 32x16 picture with a bright block at the left, stored with a display
+    # matrix that turns it a quarter clockwise (how phones record portrait video).
+    frame = np.zeros((16, 32, 3), np.uint8)
+    frame[:, :8] = 255
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.set_display_rotation(-90)
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    _, image = next(iter_video_frames(path))
+    assert image.shape == (32, 16, 3)  # upright: portrait
+    # turned clockwise, the left edge of the stored picture becomes the top
+    assert image[:8].mean() > 200 and image[-8:].mean() < 50

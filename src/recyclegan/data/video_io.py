@@ -66,6 +66,12 @@ def _stream_fps(stream: av.VideoStream) -> float | None:
     return float(rate) if rate else None
 
 
+def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
+    """Apply the stream's display rotation (phones record portrait video as rotated landscape)."""
+    quarter_turns = round(rotation / 90) % 4  # counter-clockwise, as PyAV reports it
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of the first video stream without decoding frames."""
     with _open_input(path) as container:
@@ -100,7 +106,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
         while True:
             try:
                 frame = next(frames)
-                image = frame.to_ndarray(format="rgb24")
+                image = _upright(frame.to_ndarray(format="rgb24"), frame.rotation)
             except StopIteration:
                 return
             except av.FFmpegError as error:
