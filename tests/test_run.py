@@ -1,5 +1,9 @@
 """Training runs end to end in-process: run folder contents, exact resume, refusals."""
 
+import json
+import os
+import signal
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -64,22 +68,44 @@ def test_resume_without_it_being_exact_would_be_caught(datasets, tmp_path):
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_interrupt_saves_a_checkpoint_to_resume_from(datasets, tmp_path, monkeypatch):
-    run_dir = tmp_path / "run"
+def signal_at_step(monkeypatch, step, signum, times=1):
+    """Make the trainer send itself `signum` (`times` times) during step number `step`."""
     original = run_module.Trainer.train_step
 
-    def stop_at_third(self, *args):
-        if self.step == 2:
-            raise KeyboardInterrupt
+    def train_step(self, *args):
+        if self.step == step - 1:
+            for _ in range(times):
+                os.kill(os.getpid(), signum)
         return original(self, *args)
 
-    monkeypatch.setattr(run_module.Trainer, "train_step", stop_at_third)
-    with pytest.raises(Interrupted, match="stopped at step 2"):
-        train_run(*datasets, run_dir, tiny_overrides(5), progress=False)
+    monkeypatch.setattr(run_module.Trainer, "train_step", train_step)
+    return original
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_finishes_the_step_and_saves(datasets, tmp_path, monkeypatch, signum):
+    run_dir = tmp_path / "run"
+    original = signal_at_step(monkeypatch, 2, signum)
+    with pytest.raises(Interrupted, match="checkpoint of step 2"):
+        train_run(*datasets, run_dir, tiny_overrides(5, lr_decay_start=5), progress=False)
+    assert signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL)
     monkeypatch.setattr(run_module.Trainer, "train_step", original)
     assert (run_dir / "checkpoints" / "step_00000002.safetensors").is_file()
-    assert train_run(*datasets, run_dir, tiny_overrides(4), resume=True,
-                     progress=False).step == 4
+    train_run(*datasets, run_dir, tiny_overrides(5, lr_decay_start=5), resume=True,
+              progress=False)
+    straight = tmp_path / "straight"
+    train_run(*datasets, straight, tiny_overrides(5, lr_decay_start=5), progress=False)
+    expected, resumed = final_weights(straight), final_weights(run_dir)
+    assert all(torch.equal(expected[k], resumed[k]) for k in expected)
+
+
+def test_a_second_signal_stops_inside_the_step_without_saving_it(datasets, tmp_path,
+                                                                 monkeypatch):
+    run_dir = tmp_path / "run"
+    signal_at_step(monkeypatch, 3, signal.SIGINT, times=2)
+    with pytest.raises(Interrupted, match="checkpoint of step 2"):
+        train_run(*datasets, run_dir, tiny_overrides(5, checkpoint_every=2), progress=False)
+    assert json.loads((run_dir / "checkpoints" / "latest.json").read_text())["step"] == 2
 
 
 def test_refusals(datasets, tmp_path):
@@ -119,3 +145,13 @@ def test_size_the_networks_cannot_take(tmp_path):
     odd_b = make_dataset(tmp_path, "b", size=30)
     with pytest.raises(RecycleganError, match="not a multiple of 4"):
         train_run(odd_a, odd_b, tmp_path / "run", tiny_overrides(1), progress=False)
+
+
+def test_loader_workers_give_the_same_run(datasets, tmp_path):
+    inline, workers = tmp_path / "inline", tmp_path / "workers"
+    train_run(*datasets, inline, tiny_overrides(3), progress=False)
+    overrides = tiny_overrides(3)
+    overrides["data"] = {"num_workers": 2}
+    train_run(*datasets, workers, overrides, progress=False)
+    a, b = final_weights(inline), final_weights(workers)
+    assert all(torch.equal(a[k], b[k]) for k in a)

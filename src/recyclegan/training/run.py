@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
 from torch.utils.data import DataLoader
 
 from recyclegan.config import (
@@ -30,6 +31,7 @@ from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
 from recyclegan.training.monitor import Monitor
 from recyclegan.training.progress import TrainProgress
 from recyclegan.training.rng import seed_everything
+from recyclegan.training.stop import StopRequests
 from recyclegan.training.trainer import Trainer
 
 CONFIG_NAME = "config.yaml"
@@ -151,6 +153,12 @@ def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[s
     if trainer.step >= total:
         raise RecycleganError(f"the run is already at step {trainer.step} of {total}; "
                               "pass a larger --steps to train further")
+    if progress:
+        Console(stderr=True).print(
+            f"{'resuming' if resume else 'training'} {run_dir} on {device}: "
+            f"{config.model_size} networks, {config.preset} preset, {size}x{size} px, "
+            f"{len(data_a)} + {len(data_b)} windows, steps {trainer.step} to {total}",
+            highlight=False, soft_wrap=True)
     return _loop(trainer, config, data_a, data_b, run_dir, ckpt_dir, progress)
 
 
@@ -174,10 +182,15 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
         saved_step = trainer.step
         return saved
 
+    stop, in_step = StopRequests(), False
     try:
-        with TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
+        with stop, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
             while trainer.step < cfg.steps:
+                if stop.requested:
+                    raise KeyboardInterrupt
+                in_step = True
                 logged = trainer.train_step(next(loader_a), next(loader_b))
+                in_step = False
                 step = trainer.step
                 if step % cfg.log_every == 0 or step == cfg.steps:
                     losses = {name: float(value) for name, value in logged.items()}
@@ -190,10 +203,13 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                     checkpoint()
                 bar.advance()
     except KeyboardInterrupt:
-        if trainer.step != saved_step:
-            checkpoint()  # so that --resume continues from here
-        raise Interrupted(f"stopped at step {trainer.step}; checkpoint saved, continue with "
-                          "--resume") from None
+        # Ctrl-C and SIGTERM stop between steps, where the state is whole and is saved. An
+        # interrupt inside a step (a second Ctrl-C) may leave it half-updated: not saved.
+        if not in_step and trainer.step != saved_step:
+            checkpoint()
+        raise Interrupted(f"stopped at step {trainer.step if not in_step else saved_step}; "
+                          f"continue from the checkpoint of step {saved_step} with --resume"
+                          ) from None
     finally:
         monitor.close()
     return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses, checkpoint=saved)
