@@ -11,8 +11,10 @@ from torch import Tensor
 
 from recyclegan.fileio import atomic_write_bytes
 
-# Columns of a sample strip, left to right; those a preset does not compute are left out.
-STRIP_COLUMNS = ("real0", "real1", "real2", "fake0", "fake1", "pred2", "rec2", "rec0")
+# Columns of a sample strip, left to right, with their header labels; those a preset does
+# not compute are left out. x is the row's source domain, G its translator, P the predictor.
+STRIP_COLUMNS = {"real0": "x t-1", "real1": "x t", "real2": "x t+1", "fake0": "G(x t-1)",
+                 "fake1": "G(x t)", "pred2": "P: t+1", "rec2": "recycled", "rec0": "cycled"}
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -21,15 +23,31 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return scaled.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def _header(labels: list[str], tile: int) -> np.ndarray:
+    """A dark band with one label per column, sized to fit the tile width."""
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    widest = max(cv2.getTextSize(label, font, 1.0, thickness)[0][0] for label in labels)
+    scale = min(0.5, (tile - 4) / widest)
+    height = int(cv2.getTextSize("Xg", font, scale, thickness)[0][1] * 2) + 4
+    band = np.full((height, tile * len(labels), 3), 32, np.uint8)
+    for column, label in enumerate(labels):
+        cv2.putText(band, label, (column * tile + 2, height - 5), font, scale, (230, 230, 230),
+                    thickness, cv2.LINE_AA)
+    return band
+
+
 def sample_strip(rows: list[dict[str, Tensor]]) -> np.ndarray:
-    """One row per direction: input window, translated frames, predicted next, recycled."""
-    lines = []
-    for images in rows:
-        tiles = [to_uint8(images[name][:1])[0] for name in STRIP_COLUMNS if name in images]
-        lines.append(np.concatenate(tiles, axis=1))
-    width = max(line.shape[1] for line in lines)
-    padded = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines]
-    return np.concatenate(padded, axis=0)
+    """One row per direction: input window, translated frames, predicted next, recycled.
+
+    Tiles of 48 px and more get a header band naming the columns.
+    """
+    names = [name for name in STRIP_COLUMNS if name in rows[0]]
+    lines = [np.concatenate([to_uint8(images[name][:1])[0] for name in names], axis=1)
+             for images in rows]
+    tile = lines[0].shape[0]
+    if tile >= 48:
+        lines.insert(0, _header([STRIP_COLUMNS[name] for name in names], tile))
+    return np.concatenate(lines, axis=0)
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
