@@ -149,3 +149,32 @@ def test_display_rotation_is_applied(tmp_path):
     assert image.shape == (32, 16, 3)  # upright: portrait
     # turned clockwise, the left edge of the stored picture becomes the top
     assert image[:8].mean() > 200 and image[-8:].mean() < 50
+
+
+def _with_cover_art(path, video_frames):
+    """An mp4 with a cover picture (attached_pic) and `video_frames` frames of real video."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        art = container.add_stream("mjpeg", rate=1)
+        art.width, art.height, art.pix_fmt = 16, 16, "yuvj420p"
+        art.disposition = av.stream.Disposition.attached_pic
+        video = container.add_stream("libx264", rate=10) if video_frames else None
+        if video:
+            video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        picture = np.full((16, 16, 3), 255, np.uint8)
+        for stream, frames, image in ((art, 1, picture),
+                                      (video, video_frames, np.zeros((32, 32, 3), np.uint8))):
+            if stream is None:
+                continue
+            for _ in range(frames):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            container.mux(stream.encode(None))
+    return path
+
+
+def test_cover_art_is_not_taken_for_the_video(tmp_path):
+    frames = list(iter_video_frames(_with_cover_art(tmp_path / "movie.mp4", 5)))
+    assert len(frames) == 5 and frames[0][1].shape == (32, 32, 3)
+    with pytest.raises(RecycleganError, match="song.mp4: holds no video stream"):
+        probe_video(_with_cover_art(tmp_path / "song.mp4", 0))

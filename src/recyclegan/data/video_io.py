@@ -55,10 +55,17 @@ def _open_input(path: str | Path) -> av.container.InputContainer:
         container = av.open(str(path), mode="r")
     except av.FFmpegError as error:
         raise RecycleganError(f"{path}: not a video PyAV can decode ({_reason(error)})") from None
-    if not container.streams.video:
+    if _main_video_stream(container) is None:
         container.close()
         raise RecycleganError(f"{path}: holds no video stream")
     return container
+
+
+def _main_video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The first video stream that is not cover art (an attached picture or thumbnail)."""
+    still = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails
+    moving = [s for s in container.streams.video if not s.disposition & still]
+    return moving[0] if moving else None
 
 
 def _stream_fps(stream: av.VideoStream) -> float | None:
@@ -75,7 +82,7 @@ def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of the first video stream without decoding frames."""
     with _open_input(path) as container:
-        stream = container.streams.video[0]
+        stream = _main_video_stream(container)
         if stream.duration and stream.time_base:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
@@ -97,7 +104,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     Raises RecycleganError if the file cannot be opened or decoding fails part way.
     """
     with _open_input(path) as container:
-        stream = container.streams.video[0]
+        stream = _main_video_stream(container)
         stream.thread_type = "AUTO"
         fps = _stream_fps(stream) or _FALLBACK_FPS
         start: float | None = None
