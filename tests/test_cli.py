@@ -153,3 +153,14 @@ def test_console_script_shows_no_traceback(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "recyclegan", "train", "--help"],
                                capture_output=True, text=True, timeout=120).stdout
     assert "--resume" in help_text and "--model-size" in help_text
+
+
+def test_warnings_are_one_line(tmp_path, capsys, synthetic_video):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    synthetic_video(folder / "clip.mp4", frames=6)
+    (folder / "notes.txt").write_text("not a video")
+    code, out, err = run_cli(capsys, "prepare", folder, "-o", tmp_path / "out", "-q")
+    assert code == 0
+    assert err.strip().splitlines() == [
+        f"recyclegan prepare: warning: {folder}: ignoring notes.txt"]
