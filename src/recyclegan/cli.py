@@ -88,8 +88,10 @@ def _add_train(sub: Any) -> None:
         "samples/ (PNG strips: input window, translated, predicted next, recycled) and "
         "tensorboard/. Settings come from --model-size and --preset, then --config, then "
         "the flags below.")
-    p.add_argument("dataset_a", type=Path, metavar="DATASET_A")
-    p.add_argument("dataset_b", type=Path, metavar="DATASET_B")
+    p.add_argument("dataset_a", type=Path, metavar="DATASET_A",
+                   help="prepared dataset of domain A (gen_ab translates A into B)")
+    p.add_argument("dataset_b", type=Path, metavar="DATASET_B",
+                   help="prepared dataset of domain B, unpaired with A")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="RUN",
                    help="run folder to create (or continue with --resume)")
     p.add_argument("--preset", choices=list(PRESETS),
@@ -100,12 +102,16 @@ def _add_train(sub: Any) -> None:
                    "CPU) or tiny (tests)")
     p.add_argument("--config", type=Path, metavar="FILE.yaml",
                    help="YAML with sections model, losses, data, train (see README)")
-    p.add_argument("--steps", type=_positive_int, help="total training steps (default 20000)")
-    p.add_argument("--batch-size", type=_positive_int, help="windows per domain and step")
+    p.add_argument("--steps", type=_positive_int, metavar="N",
+                   help="total training steps (default 20000)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="B",
+                   help="windows of three frames per domain and step (default 1)")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate (default 2e-4)")
-    p.add_argument("--device", help="auto (default: cuda when available), cpu or cuda")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--num-workers", type=int, help="data loading processes (default 0)")
+    p.add_argument("--device", metavar="auto|cpu|cuda",
+                   help="default auto: cuda when PyTorch sees a GPU, else cpu")
+    p.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
+    p.add_argument("--num-workers", type=int, metavar="N",
+                   help="data loading processes (default 0: load in the training process)")
     p.add_argument("--sample-every", type=_positive_int, metavar="N",
                    help="write a sample strip every N steps (default 500)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
@@ -124,7 +130,8 @@ def _add_demo(sub: Any) -> None:
         "(bright discs on blue, dark squares on cream) are written as mp4, prepared, and a "
         "small model trains on them on the CPU.")
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), metavar="DIR")
-    p.add_argument("--steps", type=_positive_int, default=300)
+    p.add_argument("--steps", type=_positive_int, default=300, metavar="N",
+                   help="training steps (default 300, about 3 minutes on 2 CPU cores)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.set_defaults(handler=_run_demo)
 
