@@ -113,8 +113,11 @@ def test_refusals(datasets, tmp_path):
     train_run(*datasets, run_dir, tiny_overrides(1), progress=False)
     with pytest.raises(RecycleganError, match="exists and is not empty"):
         train_run(*datasets, run_dir, tiny_overrides(1), progress=False)
+    saved_config = (run_dir / "config.yaml").read_text()
     with pytest.raises(RecycleganError, match="already at step 1"):
-        train_run(*datasets, run_dir, tiny_overrides(1), resume=True, progress=False)
+        train_run(*datasets, run_dir, tiny_overrides(1, log_every=5), resume=True,
+                  progress=False)
+    assert (run_dir / "config.yaml").read_text() == saved_config  # a refused resume changes nothing
     changed = tiny_overrides(3)
     changed["preset"] = "cycle"
     with pytest.raises(RecycleganError, match="differ from its config.yaml: preset"):
@@ -131,6 +134,20 @@ def test_refusals(datasets, tmp_path):
     # --overwrite replaces a previous run
     assert train_run(*datasets, run_dir, tiny_overrides(2), overwrite=True,
                      progress=False).step == 2
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(datasets, tmp_path):
+    import shutil
+
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    train_run(*datasets, run_dir, tiny_overrides(1), progress=False)
+    cycle = tiny_overrides(1)
+    cycle["preset"] = "cycle"  # no predictors: different tensors and optimiser state
+    train_run(*datasets, other, cycle, progress=False)
+    shutil.rmtree(run_dir / "checkpoints")
+    shutil.copytree(other / "checkpoints", run_dir / "checkpoints")
+    with pytest.raises(RecycleganError, match="checkpoint does not match"):
+        train_run(*datasets, run_dir, tiny_overrides(2), resume=True, progress=False)
 
 
 def test_datasets_of_different_sizes(datasets, tmp_path):

@@ -131,7 +131,6 @@ def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[s
     if replace_old:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(config, run_dir / CONFIG_NAME)
 
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormals slow CPU training several-fold over time
@@ -145,14 +144,15 @@ def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[s
         checkpoint = load_checkpoint(ckpt_dir)
         try:
             trainer.networks.load_state_dict(checkpoint.weights, strict=True)
-        except RuntimeError:
-            raise RecycleganError(f"{ckpt_dir}: the checkpoint's networks do not match "
+            trainer.load_state_dict(checkpoint.state)
+        except (RuntimeError, KeyError, ValueError, TypeError):
+            raise RecycleganError(f"{ckpt_dir}: the checkpoint does not match the run's "
                                   f"{CONFIG_NAME}") from None
-        trainer.load_state_dict(checkpoint.state)
     total = config.train.steps
     if trainer.step >= total:
         raise RecycleganError(f"the run is already at step {trainer.step} of {total}; "
                               "pass a larger --steps to train further")
+    write_yaml(config, run_dir / CONFIG_NAME)  # only now: a refused resume leaves it as it was
     if progress:
         Console(stderr=True).print(
             f"{'resuming' if resume else 'training'} {run_dir} on {device}: "
