@@ -33,7 +33,7 @@ def test_keeps_only_the_newest_pairs(tmp_path):
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(RecycleganError, match="no checkpoint to resume from"):
+    with pytest.raises(RecycleganError, match="no checkpoint yet"):
         load_checkpoint(tmp_path)
 
 

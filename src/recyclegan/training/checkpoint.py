@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from recyclegan.errors import RecycleganError
 from recyclegan.fileio import atomic_write, atomic_write_text
@@ -68,21 +68,38 @@ def latest_step(directory: Path) -> int | None:
         return None
 
 
-def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Load the pair that latest.json names. Never unpickles code (weights_only=True)."""
+def _read_latest(directory: Path) -> tuple[int, Path, Path]:
     latest = directory / LATEST
     if not latest.is_file():
-        raise RecycleganError(f"{directory}: no checkpoint to resume from (no {LATEST})")
+        raise RecycleganError(f"{directory}: no checkpoint yet (no {LATEST}); train first")
     try:
         record = json.loads(latest.read_text())
         step, weights_name, state_name = record["step"], record["weights"], record["state"]
     except (OSError, ValueError, KeyError, TypeError):
         raise RecycleganError(f"{latest}: unreadable checkpoint record") from None
-    weights_path, state_path = directory / weights_name, directory / state_name
+    return int(step), directory / weights_name, directory / state_name
+
+
+def load_weights(directory: Path, prefix: str = "",
+                 map_location: str | torch.device = "cpu") -> tuple[int, dict[str, torch.Tensor]]:
+    """The newest checkpoint's step and the tensors whose names start with `prefix`.
+
+    Reads only those tensors, so loading one generator does not read the predictors.
+    """
+    step, weights_path, _ = _read_latest(directory)
     try:
-        weights = load_file(str(weights_path), device=str(map_location))
+        with safe_open(str(weights_path), framework="pt", device=str(map_location)) as handle:
+            weights = {name: handle.get_tensor(name) for name in handle.keys()
+                       if name.startswith(prefix)}
     except (OSError, SafetensorError) as exc:
         raise RecycleganError(f"{weights_path}: cannot read weights ({exc})") from None
+    return step, weights
+
+
+def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load the pair that latest.json names. Never unpickles code (weights_only=True)."""
+    step, _, state_path = _read_latest(directory)
+    _, weights = load_weights(directory, map_location=map_location)
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any failure here means an unusable file
@@ -90,4 +107,4 @@ def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -
         raise RecycleganError(f"{state_path}: cannot read training state ({first})") from None
     if not isinstance(state, dict) or state.get("step") != step:
         raise RecycleganError(f"{state_path}: training state does not match {LATEST}")
-    return Checkpoint(step=int(step), weights=weights, state=state)
+    return Checkpoint(step=step, weights=weights, state=state)

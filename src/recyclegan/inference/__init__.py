@@ -1,0 +1,1 @@
+"""Using a trained run: load a generator, translate frames, retarget files, export."""
