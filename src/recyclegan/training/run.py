@@ -25,6 +25,7 @@ from recyclegan.config import (
     write_yaml,
 )
 from recyclegan.data.dataset import WindowDataset, WindowSampler
+from recyclegan.devices import resolve_device
 from recyclegan.errors import Interrupted, RecycleganError
 from recyclegan.models import build_networks
 from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
@@ -47,15 +48,6 @@ class TrainResult:
     step: int
     losses: dict[str, float]
     checkpoint: Path
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RecycleganError(f"--device {name}: no CUDA device is available to PyTorch here; "
-                              "use --device cpu")
-    return torch.device(name)
 
 
 def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> bool:

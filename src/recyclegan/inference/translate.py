@@ -1,0 +1,105 @@
+"""Frames in, translated frames out: the streaming core of retargeting.
+
+Frames are prepared as in training (short side resized, centre square at the run's size) or,
+with `keep_resolution`, translated whole: the generator is fully convolutional, so the
+frame is only reflection-padded to a multiple of 4 and the padding cropped off again.
+Memory holds one batch, however long the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recyclegan.data.frames import center_square
+from recyclegan.devices import resolve_device
+from recyclegan.errors import RecycleganError
+from recyclegan.inference.load import load_generator
+
+_MULTIPLE = 4  # the generator's two stride-2 downsamplings
+T = TypeVar("T")
+
+
+class Retargeter:
+    """Translate frames with one trained generator.
+
+    >>> retargeter = Retargeter.from_run("runs/alice2bob", direction="a2b")
+    >>> for frame in retargeter.translate_frames(frames):   # HxWx3 uint8 RGB arrays
+    ...     ...
+    """
+
+    def __init__(self, generator: nn.Module, image_size: int,
+                 device: str | torch.device = "cpu", batch_size: int = 8,
+                 keep_resolution: bool = False, run_dir: Path | None = None,
+                 direction: str = "a2b") -> None:
+        if batch_size < 1:
+            raise RecycleganError(f"--batch-size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.generator = generator.to(self.device).eval()
+        self.image_size, self.batch_size = image_size, batch_size
+        self.keep_resolution = keep_resolution
+        self.run_dir, self.direction = run_dir, direction
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, direction: str = "a2b",
+                 device: str | torch.device = "auto", batch_size: int = 8,
+                 keep_resolution: bool = False) -> Retargeter:
+        """The newest checkpoint of `run_dir`, translating A to B (a2b) or B to A (b2a)."""
+        device = resolve_device(device)
+        loaded = load_generator(Path(run_dir), direction, device)
+        return cls(loaded.generator, loaded.image_size, device, batch_size, keep_resolution,
+                   Path(run_dir), direction)
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as the generator sees it: the training crop, or the whole frame."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise RecycleganError(f"expected an HxWx3 uint8 RGB frame, got {frame.dtype} "
+                                  f"{frame.shape}")
+        return frame if self.keep_resolution else center_square(frame, self.image_size)
+
+    @torch.inference_mode()
+    def translate_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Translate prepared frames of one size; returns uint8 frames of that size."""
+        batch = torch.from_numpy(np.stack(frames)).to(self.device)
+        x = batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        height, width = x.shape[-2:]
+        pad_h, pad_w = -height % _MULTIPLE, -width % _MULTIPLE
+        if pad_h or pad_w:
+            mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        y = self.generator(x)[..., :height, :width]
+        out = y.add_(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+        return list(out.permute(0, 2, 3, 1).cpu().numpy())
+
+    def translate_frames(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Translate a stream of HxWx3 uint8 RGB frames, in order, a batch at a time."""
+        for _, _, translated in self.translate_items((None, frame) for frame in frames):
+            yield translated
+
+    def translate_items(self, items: Iterable[tuple[T, np.ndarray]]
+                        ) -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
+        """(key, frame) pairs in, (key, prepared frame, translation) out, in order.
+
+        The key rides along untouched (a timestamp, say); a change of frame size (possible
+        with keep_resolution and folders of images) closes the batch early.
+        """
+        keys: list[T] = []
+        pending: list[np.ndarray] = []
+        for key, frame in items:
+            prepared = self.prepare(frame)
+            if pending and prepared.shape != pending[0].shape:
+                yield from zip(keys, pending, self.translate_batch(pending), strict=True)
+                keys, pending = [], []
+            keys.append(key)
+            pending.append(prepared)
+            if len(pending) == self.batch_size:
+                yield from zip(keys, pending, self.translate_batch(pending), strict=True)
+                keys, pending = [], []
+        if pending:
+            yield from zip(keys, pending, self.translate_batch(pending), strict=True)

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recyclegan.errors import RecycleganError
+from recyclegan.inference.translate import Retargeter
+from recyclegan.training.run import train_run
+from tiny import make_dataset, tiny_overrides
+
+
+class Invert(nn.Module):
+    """A stand-in generator whose output is known: the negative image."""
+
+    def forward(self, x):
+        assert x.shape[-2] % 4 == 0 and x.shape[-1] % 4 == 0
+        return -x
+
+
+def frames(count, height=24, width=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_default_translates_the_training_crop():
+    retargeter = Retargeter(Invert(), image_size=16, batch_size=3)
+    inputs = frames(7)
+    outputs = list(retargeter.translate_frames(iter(inputs)))
+    assert len(outputs) == 7
+    for frame, out in zip(inputs, outputs, strict=True):
+        assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+        expected = 255 - retargeter.prepare(frame).astype(np.int16)
+        assert np.abs(out.astype(np.int16) - expected).max() <= 1
+
+
+def test_keep_resolution_pads_and_crops_back():
+    retargeter = Retargeter(Invert(), image_size=16, batch_size=2, keep_resolution=True)
+    inputs = frames(3, height=21, width=30)  # neither a multiple of 4
+    outputs = list(retargeter.translate_frames(inputs))
+    for frame, out in zip(inputs, outputs, strict=True):
+        assert out.shape == frame.shape
+        assert np.abs(out.astype(np.int16) - (255 - frame.astype(np.int16))).max() <= 1
+
+
+def test_keys_ride_along_and_size_changes_close_the_batch():
+    retargeter = Retargeter(Invert(), image_size=16, batch_size=4, keep_resolution=True)
+    items = [(i, f) for i, f in enumerate(frames(2, 16, 16) + frames(3, 20, 12))]
+    out = list(retargeter.translate_items(items))
+    assert [key for key, _, _ in out] == [0, 1, 2, 3, 4]
+    assert [t.shape[:2] for _, _, t in out] == [(16, 16)] * 2 + [(20, 12)] * 3
+
+
+def test_batching_does_not_change_the_result(tmp_path):
+    data_a, data_b = make_dataset(tmp_path, "a"), make_dataset(tmp_path, "b")
+    train_run(data_a, data_b, tmp_path / "run", tiny_overrides(1), progress=False)
+    inputs = frames(5, 40, 48)
+    one = list(Retargeter.from_run(tmp_path / "run", device="cpu",
+                                   batch_size=1).translate_frames(inputs))
+    many = list(Retargeter.from_run(tmp_path / "run", device="cpu",
+                                    batch_size=4).translate_frames(inputs))
+    for a, b in zip(one, many, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    other = list(Retargeter.from_run(tmp_path / "run", direction="b2a",
+                                     device="cpu").translate_frames(inputs))
+    assert any(not np.array_equal(a, b) for a, b in zip(one, other, strict=True))
+
+
+def test_bad_frames_and_options():
+    with pytest.raises(RecycleganError, match="batch-size"):
+        Retargeter(Invert(), image_size=16, batch_size=0)
+    retargeter = Retargeter(Invert(), image_size=16)
+    with pytest.raises(RecycleganError, match="HxWx3 uint8"):
+        list(retargeter.translate_frames([np.zeros((8, 8), np.uint8)]))
+    with pytest.raises(RecycleganError, match="no such run folder"):
+        Retargeter.from_run("/nonexistent/run", device="cpu")
+    assert torch.device("cpu") == retargeter.device
