@@ -86,3 +86,59 @@ def junk_video() -> Callable[[Path], Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def av_clip() -> Callable[..., Path]:
+    """Write a clip with PyAV directly, at chosen timestamps.
+
+    Frames are random noise (every frame distinct, so any mix-up shows), or with
+    `noise=False` a sliding gradient that encodes fast. `pts` are in units of `time_base`
+    (default: 0, 1, 2, ... at 1/25 s); `audio` adds a mono 16 kHz AAC tone as long as the video;
+    `options` go to the muxer (e.g. movflags=faststart); a keyframe every `gop` frames bounds
+    how far damage spreads.
+    """
+
+    def make(
+        path: Path,
+        frames: int = 60,
+        size: int = 64,
+        pts: list[int] | None = None,
+        time_base: Fraction = Fraction(1, 25),
+        audio: bool = True,
+        options: dict[str, str] | None = None,
+        gop: int = 10,
+        noise: bool = True,
+    ) -> Path:
+        pts = list(range(frames)) if pts is None else pts
+        rng = np.random.default_rng(0)
+        ramp = np.linspace(0, 255, size, dtype=np.float32)[None, :, None]
+        with av.open(str(path), mode="w", options=options or {}) as container:
+            video = container.add_stream("libx264", rate=25, options={"g": str(gop)})
+            video.width = video.height = size
+            video.pix_fmt = "yuv420p"
+            video.codec_context.time_base = video.time_base = time_base
+            sound = container.add_stream("aac", rate=16000) if audio else None
+            if sound is not None:
+                sound.layout = "mono"
+            for value in pts:
+                if noise:
+                    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                else:
+                    shifted = (ramp + 3 * value) % 256
+                    image = np.broadcast_to(shifted, (size, size, 3)).astype(np.uint8)
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts, frame.time_base = value, time_base
+                container.mux(video.encode(frame))
+            container.mux(video.encode(None))
+            if sound is not None:
+                seconds = float((pts[-1] + 1) * time_base)
+                tone = np.sin(np.arange(1024, dtype=np.float32) / 20)
+                for index in range(int(seconds * 16000) // 1024):
+                    chunk = av.AudioFrame.from_ndarray(tone[None], format="fltp", layout="mono")
+                    chunk.sample_rate, chunk.pts = 16000, index * 1024
+                    container.mux(sound.encode(chunk))
+                container.mux(sound.encode(None))
+        return path
+
+    return make

@@ -12,13 +12,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from recyclegan.data.video_io import VideoInfo, iter_video_frames, probe_video
-from recyclegan.errors import RecycleganError
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+from recyclegan.data.video_io import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    VideoInfo,
+    iter_video_frames,
+    probe_video,
 )
+from recyclegan.errors import RecycleganError
 
 
 def natural_key(name: str) -> list[int | str]:

@@ -1,0 +1,239 @@
+"""Writing frames to a video file that keeps the input's timing and audio."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from recyclegan.data.video_io.audio import AudioCarrier
+from recyclegan.data.video_io.common import (
+    ENCODERS,
+    FALLBACK_FPS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    StreamInfo,
+    rate_fraction,
+    reason,
+    refuse_input_as_output,
+)
+from recyclegan.data.video_io.frame_folder import FrameFolderWriter, check_frame
+from recyclegan.errors import RecycleganError
+
+
+class VideoWriter:
+    """Encode RGB uint8 HxWx3 frames to mp4, mkv, mov (H.264), webm (VP9) or avi (MPEG-4).
+
+    Timing follows `info`: pass each frame's `pts` in units of `info.time_base` (as
+    `VideoReader` yields them) and variable frame rates survive; without pts, frames are
+    spaced evenly at the nominal rate. AVI is constant-rate, so there pts are rounded to frame
+    periods. `size` is (width, height) of the frames to be written when it differs from
+    `info`'s; odd sides are padded by one replicated pixel, as yuv420p needs even ones.
+    `audio_from` is a file whose audio streams are carried over (see AudioCarrier).
+
+    The file is written under a hidden temporary name beside `path` and renamed by `close`;
+    leaving a `with` block by an exception (Ctrl-C included) deletes it, so `path` never holds
+    a partial video.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: StreamInfo,
+        audio_from: str | Path | None = None,
+        crf: int = 18,
+        size: tuple[int, int] | None = None,
+        codec: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.frames = 0
+        suffix = _video_suffix(self.path)
+        if not 0 <= crf <= 51:
+            raise RecycleganError(f"crf must lie in 0..51 (lower is better quality), got {crf}")
+        audio_path = Path(audio_from) if audio_from is not None else None
+        refuse_input_as_output(self.path, info.source, audio_path)
+        width, height = size or (info.width, info.height)
+        self._shape = (height, width)
+        codec = codec or ENCODERS[suffix]
+        rate = info.average_rate or rate_fraction(info.fps or FALLBACK_FPS)
+        self._source_base = info.time_base or 1 / rate
+        self._time_base = self._source_base
+        if codec == "mpeg4":  # AVI is constant-rate and MPEG-4 wants a small time base
+            rate = rate_fraction(float(rate))
+            self._time_base = 1 / rate
+        self._step = max(1, round(1 / (rate * self._time_base)))
+        self._last_pts: int | None = None
+        self._audio: AudioCarrier | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._temporary: Path | None = None
+        try:
+            fd, name = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}",
+                dir=self.path.parent,
+            )
+            os.close(fd)
+            self._temporary = Path(name)
+            self._container = av.open(name, mode="w")
+            stream = self._container.add_stream(codec, rate=rate, options=_options(codec, crf))
+            stream.width, stream.height = width + width % 2, height + height % 2
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.time_base = stream.time_base = self._time_base
+            if codec == "mpeg4":
+                stream.bit_rate = max(1_000_000, int(width * height * float(rate) * 0.5))
+            self._stream = stream
+            if audio_path is not None:
+                self._audio = AudioCarrier(self._container, audio_path, suffix)
+        except (av.FFmpegError, OSError) as error:
+            self.abort()
+            raise RecycleganError(f"{self.path}: cannot write video ({reason(error)})") from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Encode one frame; `pts` in units of the input's time base, or None to space evenly."""
+        height, width = check_frame(self.path, image, self._shape)
+        if height % 2 or width % 2:
+            image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame.pts, frame.time_base = self._next_pts(pts), self._time_base
+        try:
+            if self._audio is not None:
+                self._audio.feed(float(frame.pts * self._time_base))
+            self._container.mux(self._stream.encode(frame))
+        except av.FFmpegError as error:
+            raise RecycleganError(f"{self.path}: cannot write video ({reason(error)})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder, mux the rest of the audio, and move the file to its name."""
+        if self._container is None:
+            return
+        try:
+            if not self.frames:
+                raise RecycleganError(f"{self.path}: no frames to write")
+            self._container.mux(self._stream.encode(None))
+            if self._audio is not None:
+                self._audio.finish()
+            self._container.close()
+            os.replace(self._temporary, self.path)
+            self._container = self._temporary = None
+        except (av.FFmpegError, OSError) as error:
+            self.abort()
+            raise RecycleganError(f"{self.path}: cannot write video ({reason(error)})") from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop writing and delete the temporary file."""
+        if self._audio is not None:
+            self._audio.close()
+        if self._container is not None:
+            with contextlib.suppress(av.FFmpegError, OSError):
+                self._container.close()
+            self._container = None
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _next_pts(self, pts: int | None) -> int:
+        if pts is None:
+            value = 0 if self._last_pts is None else self._last_pts + self._step
+        elif self._time_base == self._source_base:
+            value = pts
+        else:
+            value = round(pts * self._source_base / self._time_base)
+        if self._last_pts is not None and value <= self._last_pts:
+            value = self._last_pts + 1  # encoders and muxers need rising timestamps
+        self._last_pts = value
+        return value
+
+
+def open_writer(
+    path: str | Path,
+    info: StreamInfo,
+    audio_from: str | Path | None = None,
+    crf: int = 18,
+    size: tuple[int, int] | None = None,
+) -> VideoWriter | FrameFolderWriter:
+    """A VideoWriter for a path with a video extension; otherwise a FrameFolderWriter, which
+    writes PNG frames and keeps no audio."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ENCODERS:
+        return VideoWriter(path, info, audio_from, crf, size)
+    if suffix in VIDEO_EXTENSIONS or suffix in IMAGE_EXTENSIONS:
+        known = " ".join(sorted(ENCODERS))
+        raise RecycleganError(
+            f"{path}: cannot write this extension; use one of {known}, "
+            "or a name without one for a folder of PNG frames"
+        )
+    return FrameFolderWriter(path, info, size)
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    codec: str | None = None,
+    crf: int = 18,
+) -> None:
+    """Encode RGB uint8 HxWx3 frames of even sides at a constant `fps` (see VideoWriter).
+
+    The encoder follows the extension unless `codec` names one; `crf` sets the quality of
+    x264 and VP9 (lower is better).
+    """
+    path = Path(path)
+    _video_suffix(path)
+    if not fps > 0:
+        raise RecycleganError(f"{path}: frame rate must be positive, got {fps}")
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise RecycleganError(f"{path}: no frames to write")
+    height, width = check_frame(path, first, None)
+    if height % 2 or width % 2:
+        raise RecycleganError(
+            f"{path}: frame size {width}x{height} must be even in both sides for yuv420p video"
+        )
+    with VideoWriter(path, StreamInfo.constant_rate(width, height, fps), crf=crf,
+                     codec=codec) as writer:
+        writer.write(first)
+        for frame in iterator:
+            writer.write(frame)
+
+
+def _video_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in ENCODERS:
+        known = " ".join(sorted(ENCODERS))
+        raise RecycleganError(f"{path}: cannot write this extension; use one of {known}")
+    return suffix
+
+
+def _options(codec: str, crf: int) -> dict[str, str]:
+    if codec == "libx264":
+        return {"crf": str(crf), "preset": "medium"}
+    if codec == "libvpx-vp9":
+        return {"crf": str(crf), "b:v": "0", "row-mt": "1"}
+    return {}
