@@ -56,6 +56,15 @@ class Retargeter:
         return cls(loaded.generator, loaded.image_size, device, batch_size, keep_resolution,
                    Path(run_dir), direction)
 
+    def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
+                      crf: int = 18, strict: bool = False, overwrite: bool = False,
+                      progress: bool = False):
+        """Translate a video file (or folder of frames) into `dst`; see inference.retarget."""
+        from recyclegan.inference.retarget import retarget_file  # it imports this module
+
+        return retarget_file(self, Path(src), Path(dst), side_by_side=side_by_side, crf=crf,
+                             strict=strict, overwrite=overwrite, progress=progress)
+
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """The frame as the generator sees it: the training crop, or the whole frame."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
