@@ -127,3 +127,15 @@ def test_failed_write_leaves_no_temp_file(run_dir, tmp_path, monkeypatch):
         export_onnx(run_dir, "a2b", tmp_path / "model.onnx")
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_cli_export(run_dir, tmp_path, capsys):
+    from recyclegan.cli import main
+
+    out = tmp_path / "gen_ba.onnx"
+    assert main(["export", "-r", str(run_dir), "--direction", "b2a", "--onnx", str(out)]) == 0
+    assert "max abs difference to PyTorch" in capsys.readouterr().out
+    assert onnx.load(str(out)).metadata_props
+    assert main(["export", "-r", str(run_dir), "--onnx", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--overwrite" in err[0]

@@ -245,8 +245,8 @@ def _run_demo(args: argparse.Namespace) -> int:
                       progress=not args.quiet)
     print(f"demo: trained {result.steps} steps; run folder {result.run_dir}")
     print(f"demo: open {result.side_by_side}: left, a held-out clip of domain A (bright discs "
-          "on a blue gradient); right, the same clip retargeted into domain B's look (dark "
-          "shapes on a warm background) with the motion of the left.")
+          "on a cool blue-green gradient); right, the same clip retargeted into domain B's "
+          "look (dark shapes on a warm background), moving as the left does.")
     print(f"demo: also {result.out_video} (the translation alone) and {result.strip} (frames "
           f"0, 16, 32, ...: input above, translation below); training samples in "
           f"{result.run_dir / 'samples'}")

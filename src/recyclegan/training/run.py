@@ -7,6 +7,7 @@ tensorboard/ (scalars).
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class TrainResult:
     step: int
     losses: dict[str, float]
     checkpoint: Path
+    seconds: float
+    """Time spent in training steps by this call (set-up, samples and checkpoints excluded)."""
 
 
 def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> bool:
@@ -175,6 +178,7 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
         return saved
 
     stop, in_step = StopRequests(), False
+    started, aside = time.monotonic(), 0.0  # `aside`: time spent on samples and checkpoints
     try:
         with stop, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
             while trainer.step < cfg.steps:
@@ -189,10 +193,12 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                     losses["lr"] = cfg.lr_at(step - 1)
                     monitor.scalars(step, losses)
                     bar.show_losses(losses)
+                mark = time.monotonic()
                 if step % cfg.sample_every == 0 or step == cfg.steps:
                     monitor.strip(step, trainer.sample_images(sample_a, sample_b))
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     checkpoint()
+                aside += time.monotonic() - mark
                 bar.advance()
     except KeyboardInterrupt:
         # Ctrl-C and SIGTERM stop between steps, where the state is whole and is saved. An
@@ -204,4 +210,5 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                           ) from None
     finally:
         monitor.close()
-    return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses, checkpoint=saved)
+    return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses, checkpoint=saved,
+                       seconds=time.monotonic() - started - aside)
