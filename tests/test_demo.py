@@ -9,10 +9,11 @@ from recyclegan.errors import RecycleganError
 
 def test_demo_writes_its_videos_and_strip(tmp_path, monkeypatch):
     for name, value in (("SIZE", 32), ("FRAMES_PER_CLIP", 10), ("HELD_OUT_FRAMES", 20),
-                        ("CALIBRATION_STEPS", 2), ("MIN_TRAIN_S", 0.5), ("OVERHEAD_S", 0.0)):
+                        ("WARMUP_STEPS", 1), ("CALIBRATION_STEPS", 2), ("MIN_TRAIN_S", 0.5),
+                        ("OVERHEAD_S", 0.0)):
         monkeypatch.setattr(demo, name, value)
     result = demo.run_demo(tmp_path / "demo", minutes=0.01, progress=False)
-    assert result.steps >= 3  # calibration steps plus the timed ones
+    assert result.steps >= 4  # warm-up and calibration steps, then the timed ones
     out, pair = probe_video(result.out_video), probe_video(result.side_by_side)
     assert out.frames == 20 and (out.width, out.height) == (32, 32)
     assert (pair.width, pair.height) == (64, 32)

@@ -29,6 +29,7 @@ CLIPS_PER_DOMAIN = 3
 FRAMES_PER_CLIP = 48
 HELD_OUT_FRAMES = 96
 FPS = 12.0
+WARMUP_STEPS = 3
 CALIBRATION_STEPS = 10
 # Setting up, preparing and retargeting take about this long on 2 CPU cores; the training
 # budget is what remains of --minutes.
@@ -73,15 +74,17 @@ def _train_within(budget_s: float, data_a: Path, data_b: Path, run_dir: Path,
                   progress: bool) -> int:
     """Time a few steps, then train as many as fit in `budget_s` (lr decays over the 2nd half).
 
-    The calibration steps run at the constant learning rate, so they are the first steps of
-    the same schedule: the result is one ordinary run.
+    The first steps warm up (allocations, cuDNN's algorithm search) and are not timed. All
+    of them run at the constant learning rate, so they are the first steps of the same
+    schedule: the result is one ordinary run.
     """
-    overrides = {"model_size": "small",
-                 "train": {"steps": CALIBRATION_STEPS, "lr_decay_start": 10**9,
-                           "checkpoint_every": 10**9, "sample_every": 10**9}}
-    per_step = train_run(data_a, data_b, run_dir, overrides,
-                         progress=False).seconds / CALIBRATION_STEPS
-    steps = max(CALIBRATION_STEPS + 1, int(budget_s / per_step))
+    train = {"lr_decay_start": 10**9, "checkpoint_every": 10**9, "sample_every": 10**9}
+    overrides = {"model_size": "small", "train": {"steps": WARMUP_STEPS, **train}}
+    train_run(data_a, data_b, run_dir, overrides, progress=False)
+    overrides["train"]["steps"] = WARMUP_STEPS + CALIBRATION_STEPS
+    timed = train_run(data_a, data_b, run_dir, overrides, resume=True, progress=False)
+    per_step = timed.seconds / CALIBRATION_STEPS
+    steps = max(WARMUP_STEPS + CALIBRATION_STEPS + 1, int(budget_s / per_step))
     if progress:
         print(f"demo: {per_step:.2f} s per step here, so {steps} steps fit the time given")
     overrides["train"] = {"steps": steps, "lr_decay_start": steps // 2,
