@@ -145,3 +145,21 @@ def test_rejects_mismatched_videos() -> None:
         warping_error(clip, clip.astype(np.float32))
     with pytest.raises(ValueError, match="at least two frames"):
         warping_error(clip[:1], clip[:1])
+
+
+def test_combine_pools_videos_without_pairing_across_them():
+    rng = np.random.default_rng(3)
+    videos = [[rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+              for _ in range(2)]
+    meters = []
+    for frames in videos:
+        meter = VideoWarpingError()
+        for frame in frames:
+            meter.update(frame, frame)
+        meters.append(meter)
+    pooled = VideoWarpingError.combine(meters)
+    assert meters[0].pairs + meters[1].pairs == 4  # 2 pairs per 3-frame video, none across
+    expected = sum(m.result()["output"] * m.valid_pixels for m in meters) / sum(
+        m.valid_pixels for m in meters)
+    assert pooled["output"] == pytest.approx(expected)
+    assert pooled["ratio"] == pytest.approx(1.0)

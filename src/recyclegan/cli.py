@@ -181,6 +181,34 @@ def _add_export(sub: Any) -> None:
     p.set_defaults(handler=_run_export)
 
 
+def _add_evaluate(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score translations against ground-truth labels (image -> labels)",
+        description="Translate each INPUT video with a run (or read its translation from "
+        "--pred), decode the output to classes with the palette, and score it against the "
+        "ground truth: mean pixel accuracy, class accuracy, IoU per class and mean IoU "
+        "(percent), and the temporal warping error along the input's optical flow with its "
+        "ratio to the input's own (1.0 = no flicker added). Ground truth for clip X is "
+        "LABELS/X.npy (class ids), LABELS/X/ (label-colour frames) or a label video.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("-r", "--run", type=Path, metavar="RUN", help="translate with this run")
+    source.add_argument("--pred", type=Path, metavar="DIR",
+                        help="score translations already made: DIR/X.mp4 or DIR/X/ per clip")
+    p.add_argument("--input", required=True, nargs="+", type=Path, metavar="VIDEO",
+                   help="input videos, frame folders, or folders of them")
+    p.add_argument("--labels", required=True, type=Path, metavar="GT",
+                   help="folder of ground truth, one entry per input clip")
+    p.add_argument("--palette", type=Path, metavar="FILE",
+                   help="palette.json (default: GT/palette.json or beside GT)")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
+    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    p.add_argument("-o", "--output", type=Path, metavar="REPORT.json",
+                   help="also write the report as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(handler=_run_evaluate)
+
+
 def _add_demo(sub: Any) -> None:
     p = sub.add_parser(
         "demo", help="see a translation in minutes: synthetic data, training, retargeting",
@@ -279,6 +307,32 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from recyclegan.inference.evaluate import evaluate, load_palette, print_report, write_report
+    from recyclegan.inference.translate import Retargeter
+
+    if args.output is not None and args.output.exists() and not args.overwrite:
+        raise RecycleganError(f"{args.output} exists; pass --overwrite to replace it")
+    palette_path = args.palette or next(
+        (p for p in (args.labels / "palette.json", args.labels.parent / "palette.json")
+         if p.is_file()), None)
+    if palette_path is None:
+        raise RecycleganError(f"no palette.json in {args.labels} or beside it; pass --palette")
+    retargeter = None
+    if args.run is not None:
+        retargeter = Retargeter.from_run(args.run, direction=args.direction,
+                                         device=args.device, batch_size=args.batch_size)
+    report = evaluate(args.input, args.labels, load_palette(palette_path),
+                      retargeter=retargeter, predictions=args.pred)
+    report["source"] = ({"run": str(args.run), "direction": args.direction} if args.run
+                        else {"predictions": str(args.pred)})
+    print_report(report)
+    if args.output is not None:
+        write_report(report, args.output)
+        print(f"{args.output}: report written")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="recyclegan", description="Unsupervised video retargeting with "
                      "Recycle-GAN (Bansal et al., ECCV 2018).")
@@ -289,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_retarget(sub)
     _add_export(sub)
+    _add_evaluate(sub)
     _add_demo(sub)
     return parser
 

@@ -127,29 +127,41 @@ class VideoWarpingError:
         self.total_pixels += valid.size
 
     def result(self) -> dict[str, float]:
-        """{"output", "input", "ratio", "valid_fraction"}; errors in [0, 1] RGB units.
+        return _result(self._error_sums, self.pairs, self.valid_pixels, self.total_pixels)
 
-        "ratio" is output / input: 1.0 means no more flicker than the input. For a static
-        input (input error below STATIC_TOLERANCE) it is 1.0 when the output is static too
-        and inf otherwise. Errors are NaN when no pixel passed the mask.
-        """
-        if self.pairs == 0:
-            raise ValueError("warping error needs at least two frames")
-        if self.valid_pixels == 0:
-            output = source = float("nan")
-        else:
-            output = self._error_sums["output"] / self.valid_pixels
-            source = self._error_sums["input"] / self.valid_pixels
-        if source < STATIC_TOLERANCE:
-            ratio = 1.0 if output < STATIC_TOLERANCE else float("inf")
-        else:
-            ratio = output / source
-        return {
-            "output": output,
-            "input": source,
-            "ratio": ratio,
-            "valid_fraction": self.valid_pixels / self.total_pixels,
-        }
+    @staticmethod
+    def combine(meters: Sequence[VideoWarpingError]) -> dict[str, float]:
+        """One result over several videos, pooled by valid pixels (no pair spans two videos)."""
+        sums = {name: sum(m._error_sums[name] for m in meters) for name in ("input", "output")}
+        return _result(sums, sum(m.pairs for m in meters), sum(m.valid_pixels for m in meters),
+                       sum(m.total_pixels for m in meters))
+
+
+def _result(error_sums: dict[str, float], pairs: int, valid_pixels: int,
+            total_pixels: int) -> dict[str, float]:
+    """{"output", "input", "ratio", "valid_fraction"}; errors in [0, 1] RGB units.
+
+    "ratio" is output / input: 1.0 means no more flicker than the input. For a static
+    input (input error below STATIC_TOLERANCE) it is 1.0 when the output is static too
+    and inf otherwise. Errors are NaN when no pixel passed the mask.
+    """
+    if pairs == 0:
+        raise ValueError("warping error needs at least two frames")
+    if valid_pixels == 0:
+        output = source = float("nan")
+    else:
+        output = error_sums["output"] / valid_pixels
+        source = error_sums["input"] / valid_pixels
+    if source < STATIC_TOLERANCE:
+        ratio = 1.0 if output < STATIC_TOLERANCE else float("inf")
+    else:
+        ratio = output / source
+    return {
+        "output": output,
+        "input": source,
+        "ratio": ratio,
+        "valid_fraction": valid_pixels / total_pixels,
+    }
 
 
 def _measure(
