@@ -1,0 +1,138 @@
+"""`recyclegan retarget`, `export` and `evaluate`: using a trained run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from recyclegan.cli.args import crf, positive_int
+from recyclegan.errors import RecycleganError
+
+
+def add_retarget(sub: Any) -> None:
+    p = sub.add_parser(
+        "retarget", help="translate video files (or folders of frames) with a trained run",
+        description="Decode, translate in batches and encode, streaming: memory does not grow "
+        "with the video's length. The output keeps the input's frame count, frame rate "
+        "(timestamps too, for variable frame rate) and audio. OUTPUT's extension picks the "
+        "format (mp4, mkv, mov: H.264; webm: VP9; avi); an OUTPUT without a video extension "
+        "is a folder of PNG frames. With several INPUTs, OUTPUT is a folder.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="video file or folder of frames")
+    p.add_argument("-r", "--run", required=True, type=Path, metavar="RUN",
+                   help="a training run folder (its newest checkpoint is used)")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTPUT")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b",
+                   help="a2b: INPUT looks like dataset A, the output like B (default)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
+                   help="frames translated at once (default 8)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                   help="default auto: cuda when PyTorch sees a GPU, else cpu")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="write the input and its translation next to each other")
+    p.add_argument("--keep-resolution", action="store_true",
+                   help="translate whole frames at the input's size and aspect ratio instead "
+                   "of the training crop")
+    p.add_argument("--crf", type=crf, default=18, metavar="Q",
+                   help="H.264/VP9 quality, lower is better (default 18)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first frame that cannot be decoded instead of warning")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_retarget)
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    from recyclegan.inference.retarget import retarget_paths
+    from recyclegan.inference.translate import Retargeter
+
+    retargeter = Retargeter.from_run(args.run, direction=args.direction, device=args.device,
+                                     batch_size=args.batch_size,
+                                     keep_resolution=args.keep_resolution)
+    reports = retarget_paths(retargeter, args.inputs, args.output,
+                             side_by_side=args.side_by_side, crf=args.crf, strict=args.strict,
+                             overwrite=args.overwrite, progress=not args.quiet)
+    for report in reports:
+        print(f"{report.output}: {report.frames} frames from {report.source}")
+    return 0
+
+
+def add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export", help="export a trained generator to ONNX",
+        description="Write one generator as an ONNX model with dynamic batch, height and "
+        "width (multiples of 4). Input 'frames' (N, 3, H, W) float32 in [-1, 1], output "
+        "'translated'. Needs the onnx extra: pip install 'recyclegan[onnx]'.")
+    p.add_argument("-r", "--run", required=True, type=Path, metavar="RUN")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
+    p.add_argument("--onnx", required=True, type=Path, metavar="FILE.onnx",
+                   help="where to write the model")
+    p.add_argument("--opset", type=positive_int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing FILE.onnx")
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from recyclegan.inference.export import export_onnx
+
+    report = export_onnx(args.run, args.direction, args.onnx, opset=args.opset,
+                         overwrite=args.overwrite)
+    check = (f"; max abs difference to PyTorch {report.max_abs_diff:.2e}"
+             if report.max_abs_diff is not None else "")
+    print(f"{report.path}: opset {report.opset}{check}")
+    return 0
+
+
+def add_evaluate(sub: Any) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score translations against ground-truth labels (image -> labels)",
+        description="Translate each INPUT video with a run (or read its translation from "
+        "--pred), decode the output to classes with the palette, and score it against the "
+        "ground truth: mean pixel accuracy, class accuracy, IoU per class and mean IoU "
+        "(percent), and the temporal warping error along the input's optical flow with its "
+        "ratio to the input's own (1.0 = no flicker added). Ground truth for clip X is "
+        "LABELS/X.npy (class ids), LABELS/X/ (label-colour frames) or a label video.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("-r", "--run", type=Path, metavar="RUN", help="translate with this run")
+    source.add_argument("--pred", type=Path, metavar="DIR",
+                        help="score translations already made: DIR/X.mp4 or DIR/X/ per clip")
+    p.add_argument("--input", required=True, nargs="+", type=Path, metavar="VIDEO",
+                   help="input videos, frame folders, or folders of them")
+    p.add_argument("--labels", required=True, type=Path, metavar="GT",
+                   help="folder of ground truth, one entry per input clip")
+    p.add_argument("--palette", type=Path, metavar="FILE",
+                   help="palette.json (default: GT/palette.json or beside GT)")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    p.add_argument("-o", "--output", type=Path, metavar="REPORT.json",
+                   help="also write the report as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from recyclegan.inference.evaluate import evaluate, load_palette, print_report, write_report
+    from recyclegan.inference.translate import Retargeter
+
+    if args.output is not None and args.output.exists() and not args.overwrite:
+        raise RecycleganError(f"{args.output} exists; pass --overwrite to replace it")
+    palette_path = args.palette or next(
+        (p for p in (args.labels / "palette.json", args.labels.parent / "palette.json")
+         if p.is_file()), None)
+    if palette_path is None:
+        raise RecycleganError(f"no palette.json in {args.labels} or beside it; pass --palette")
+    retargeter = None
+    if args.run is not None:
+        retargeter = Retargeter.from_run(args.run, direction=args.direction,
+                                         device=args.device, batch_size=args.batch_size)
+    report = evaluate(args.input, args.labels, load_palette(palette_path),
+                      retargeter=retargeter, predictions=args.pred)
+    report["source"] = ({"run": str(args.run), "direction": args.direction} if args.run
+                        else {"predictions": str(args.pred)})
+    print_report(report)
+    if args.output is not None:
+        write_report(report, args.output)
+        print(f"{args.output}: report written")
+    return 0
