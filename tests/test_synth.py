@@ -147,3 +147,15 @@ def test_bad_options(tmp_path, option, value):
     with pytest.raises(RecycleganError, match=f"--{option}"):
         make(tmp_path / "bench", **{option: value})
     assert not (tmp_path / "bench").exists()
+
+
+def test_cli_synth_and_its_refusals(tmp_path, capsys):
+    from recyclegan.cli import main
+
+    out = tmp_path / "bench"
+    assert main(["synth", "-o", str(out), "--clips", "1", "--frames", "4", "--size", "32",
+                 "-q"]) == 0
+    assert (out / "palette.json").is_file() and (out / "test" / "ids" / "clip_000.npy").is_file()
+    assert main(["synth", "-o", str(tmp_path / "b2"), "--size", "30", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--size" in err[0]

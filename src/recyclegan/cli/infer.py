@@ -102,7 +102,7 @@ def add_evaluate(sub: Any) -> None:
     p.add_argument("--labels", required=True, type=Path, metavar="GT",
                    help="folder of ground truth, one entry per input clip")
     p.add_argument("--palette", type=Path, metavar="FILE",
-                   help="palette.json (default: GT/palette.json or beside GT)")
+                   help="palette.json (default: found in GT or the two folders above it)")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
@@ -118,11 +118,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.output is not None and args.output.exists() and not args.overwrite:
         raise RecycleganError(f"{args.output} exists; pass --overwrite to replace it")
+    # `recyclegan synth` puts palette.json two levels above test/ids.
+    searched = [args.labels, args.labels.parent, args.labels.parent.parent]
     palette_path = args.palette or next(
-        (p for p in (args.labels / "palette.json", args.labels.parent / "palette.json")
-         if p.is_file()), None)
+        (folder / "palette.json" for folder in searched if (folder / "palette.json").is_file()),
+        None)
     if palette_path is None:
-        raise RecycleganError(f"no palette.json in {args.labels} or beside it; pass --palette")
+        raise RecycleganError(f"no palette.json in {args.labels} or the two folders above it; "
+                              "pass --palette")
     retargeter = None
     if args.run is not None:
         retargeter = Retargeter.from_run(args.run, direction=args.direction,
