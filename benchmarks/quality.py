@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py --config cpu --out /tmp/quality      # about 30 min, 2 cores
     python benchmarks/quality.py --config gpu --out /tmp/quality      # 256 px, paper networks
+    python benchmarks/quality.py --config gpu-short --out /tmp/quality  # the same, 300 steps
 
 Generates a Viper-like synthetic benchmark (`recyclegan synth`), prepares its unpaired
 training domains (A: RGB clips, B: label-colour clips of other scenes), trains the presets
@@ -34,6 +35,9 @@ CONFIGS = {
             "batch_size": 1},
     "gpu": {"clips": 16, "frames": 60, "size": 256, "model_size": "paper", "steps": 2000,
             "batch_size": 4},
+    # What fits a few minutes of a lent GPU: the paper's networks at 256 px, briefly trained.
+    "gpu-short": {"clips": 6, "frames": 40, "size": 256, "model_size": "paper", "steps": 300,
+                  "batch_size": 4},
     "smoke": {"clips": 2, "frames": 8, "size": 32, "model_size": "tiny", "steps": 3,
               "batch_size": 1},
 }
