@@ -1,8 +1,9 @@
-"""Atomic file writes: a file appears under its final name only when complete."""
+"""Atomic writes: a file or folder appears under its final name only when complete."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,3 +36,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def install_folder(partial: Path, target: Path, last: str) -> None:
+    """Move the finished folder `partial` to `target`, replacing an old one only on success.
+
+    An existing empty `target` is filled in place instead (it may be the shell's working
+    folder), with the entry named `last` (a manifest) moved last, so that the folder only
+    looks complete once it is.
+    """
+    if not target.exists():
+        os.replace(partial, target)
+        return
+    if not any(target.iterdir()):
+        names = [p.name for p in partial.iterdir() if p.name != last] + [last]
+        try:
+            for name in names:
+                os.replace(partial / name, target / name)
+        except BaseException:
+            for name in names:
+                moved = target / name
+                if moved.is_dir():
+                    shutil.rmtree(moved, ignore_errors=True)
+                else:
+                    moved.unlink(missing_ok=True)
+            raise
+        partial.rmdir()
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    try:
+        os.replace(partial, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

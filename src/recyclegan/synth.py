@@ -43,7 +43,7 @@ import recyclegan
 from recyclegan.data.scenes import CLASS_NAMES, FPS, PALETTE, render_scene
 from recyclegan.data.video_io import FrameFolderWriter, StreamInfo, write_video
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write_text
+from recyclegan.fileio import atomic_write_text, install_folder
 
 FORMAT = "recyclegan-synth"
 FORMAT_VERSION = 1
@@ -73,7 +73,7 @@ def synthesize(out_dir: str | Path, clips: int, frames: int, size: int, seed: in
         manifest = _generate(partial, clips, frames, size, seed, progress)
         atomic_write_text(partial / PALETTE_NAME, _palette_json())
         atomic_write_text(partial / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        _install(partial, target)
+        install_folder(partial, target, MANIFEST_NAME)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -184,36 +184,3 @@ def _frames(folder: Path, name: str, frames: np.ndarray, info: StreamInfo) -> st
         for frame in frames:
             writer.write(frame)
     return name
-
-
-def _install(partial: Path, target: Path) -> None:
-    """Move the finished folder into place, replacing an old benchmark only after success."""
-    if not target.exists():
-        os.replace(partial, target)
-        return
-    if not any(target.iterdir()):
-        # Fill an existing empty folder in place: it may be the shell's working folder. The
-        # manifest moves last, so the folder only looks like a benchmark once it is complete.
-        names = [p.name for p in partial.iterdir() if p.name != MANIFEST_NAME] + [MANIFEST_NAME]
-        try:
-            for name in names:
-                os.replace(partial / name, target / name)
-        except BaseException:
-            for name in names:
-                moved = target / name
-                if moved.is_dir():
-                    shutil.rmtree(moved, ignore_errors=True)
-                else:
-                    moved.unlink(missing_ok=True)
-            raise
-        partial.rmdir()
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    try:
-        os.replace(partial, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -27,7 +27,7 @@ from recyclegan.data.npy_writer import NpyFrameWriter
 from recyclegan.data.sources import Source, resolve_sources
 from recyclegan.data.video_io import VideoInfo
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write_text
+from recyclegan.fileio import atomic_write_text, install_folder
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def prepare_dataset(
     try:
         manifest = _build(resolved, infos, partial, options, progress)
         atomic_write_text(partial / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-        _install(partial, target)
+        install_folder(partial, target, MANIFEST_NAME)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -256,32 +256,3 @@ class _ClipSplitter:
             }
         )
         self.kept += writer.count
-
-
-def _install(partial: Path, out_dir: Path) -> None:
-    """Move the finished folder into place, replacing any previous one only after success."""
-    if not out_dir.exists():
-        os.replace(partial, out_dir)
-        return
-    if not any(out_dir.iterdir()):
-        # Fill an existing empty folder in place: it may be the shell's working folder. The
-        # manifest moves last, so the folder only looks like a dataset once it is complete.
-        names = [p.name for p in partial.iterdir() if p.name != MANIFEST_NAME] + [MANIFEST_NAME]
-        try:
-            for name in names:
-                os.replace(partial / name, out_dir / name)
-        except BaseException:
-            for name in names:
-                (out_dir / name).unlink(missing_ok=True)
-            raise
-        partial.rmdir()
-        return
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out_dir, old)
-    try:
-        os.replace(partial, out_dir)
-    except BaseException:
-        os.replace(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
