@@ -21,3 +21,12 @@ def test_demo_writes_its_videos_and_strip(tmp_path, monkeypatch):
     assert (result.run_dir / "checkpoints" / f"step_{result.steps:08d}.safetensors").is_file()
     with pytest.raises(RecycleganError, match="--overwrite"):
         demo.run_demo(tmp_path / "demo", minutes=0.01, progress=False)
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_demo(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(RecycleganError, match="is not a demo folder"):
+        demo.run_demo(mine, minutes=0.01, overwrite=True, progress=False)
+    assert (mine / "thesis.tex").read_text() == "precious"

@@ -19,6 +19,7 @@ from recyclegan.data.prepare import PrepareOptions, prepare_dataset
 from recyclegan.data.synthetic import moving_shapes_clip
 from recyclegan.data.video_io import iter_video_frames, write_video
 from recyclegan.errors import RecycleganError
+from recyclegan.fileio import check_output_folder
 from recyclegan.inference.retarget import retarget_paths
 from recyclegan.inference.translate import Retargeter
 from recyclegan.training.monitor import write_png
@@ -47,15 +48,10 @@ class DemoResult:
 
 
 def _check_output(out_dir: Path, overwrite: bool) -> None:
-    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
-        return
-    if not overwrite:
-        raise RecycleganError(f"{out_dir} exists and is not empty; pass --overwrite to "
-                              "replace it")
-    if not (out_dir / "videos").is_dir():
-        raise RecycleganError(f"{out_dir} does not look like a demo folder; refusing to "
-                              "delete it, choose another -o")
-    shutil.rmtree(out_dir)
+    check_output_folder(out_dir, out_dir, overwrite, lambda t: (t / "videos").is_dir(),
+                        "a demo folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        shutil.rmtree(out_dir)  # an earlier demo, replaced as --overwrite asked
 
 
 def _write_domains(videos: Path) -> dict[str, Path]:

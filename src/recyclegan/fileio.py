@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from recyclegan.errors import RecycleganError
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, flush it, then rename it to `path`.
@@ -72,3 +74,21 @@ def install_folder(partial: Path, target: Path, last: str) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_output_folder(shown: Path, target: Path, overwrite: bool,
+                        ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse to write a folder over anything but an empty folder or, with `overwrite`, an
+    earlier output of the same kind (`ours(target)`), so --overwrite never deletes a user's
+    other files. `shown` is the path as the user gave it, for messages."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise RecycleganError(f"{shown} exists and is not a folder; choose another output")
+    if not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise RecycleganError(f"{shown} exists and is not empty; pass --overwrite to replace it")
+    if not ours(target):
+        raise RecycleganError(f"{shown} is not empty and is not {what}; --overwrite only "
+                              "replaces those, so choose another output folder")

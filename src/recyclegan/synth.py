@@ -43,7 +43,7 @@ import recyclegan
 from recyclegan.data.scenes import CLASS_NAMES, FPS, PALETTE, render_scene
 from recyclegan.data.video_io import FrameFolderWriter, StreamInfo, write_video
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write_text, install_folder
+from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder
 
 FORMAT = "recyclegan-synth"
 FORMAT_VERSION = 1
@@ -64,7 +64,7 @@ def synthesize(out_dir: str | Path, clips: int, frames: int, size: int, seed: in
     _check_options(clips, frames, size, seed)
     out_dir = Path(out_dir)
     target = out_dir.resolve()
-    _check_output(out_dir, target, overwrite)
+    check_output_folder(out_dir, target, overwrite, _made_here, "a synth benchmark")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
@@ -105,25 +105,11 @@ def _check_options(clips: int, frames: int, size: int, seed: int) -> None:
         raise RecycleganError(f"--seed must be 0 or positive, got {seed}")
 
 
-def _check_output(out_dir: Path, target: Path, overwrite: bool) -> None:
-    """Refuse to write over anything but an empty folder or, with `overwrite`, a benchmark."""
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise RecycleganError(f"{out_dir} exists and is not a folder; choose another output")
-    if not any(target.iterdir()):
-        return
-    if not overwrite:
-        raise RecycleganError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
+def _made_here(target: Path) -> bool:
     try:
-        made_here = json.loads((target / MANIFEST_NAME).read_text()).get("format") == FORMAT
+        return json.loads((target / MANIFEST_NAME).read_text()).get("format") == FORMAT
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        made_here = False
-    if not made_here:
-        raise RecycleganError(
-            f"{out_dir} is not empty and is not a synth benchmark; --overwrite only replaces "
-            "those, so choose another output folder"
-        )
+        return False
 
 
 def _generate(folder: Path, clips: int, frames: int, size: int, seed: int,

@@ -27,7 +27,7 @@ from recyclegan.data.npy_writer import NpyFrameWriter
 from recyclegan.data.sources import Source, resolve_sources
 from recyclegan.data.video_io import VideoInfo
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write_text, install_folder
+from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder
 
 
 @dataclass(frozen=True)
@@ -107,19 +107,8 @@ def _check_output(
             raise RecycleganError(f"{out_dir} is inside source {source}; write it elsewhere")
         if target in source_path.parents:
             raise RecycleganError(f"{out_dir} holds source {source}; write the dataset elsewhere")
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise RecycleganError(f"{out_dir} exists and is not a folder; choose another output")
-    if not any(target.iterdir()):
-        return
-    if not overwrite:
-        raise RecycleganError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
-    if not (target / MANIFEST_NAME).is_file():
-        raise RecycleganError(
-            f"{out_dir} is not empty and is not a prepared dataset; --overwrite only replaces "
-            "datasets, so choose another output folder"
-        )
+    check_output_folder(out_dir, target, overwrite, lambda t: (t / MANIFEST_NAME).is_file(),
+                        "a prepared dataset")
 
 
 def _build(
