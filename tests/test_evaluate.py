@@ -107,6 +107,8 @@ def test_cli_writes_the_report_and_refuses_bad_input(bench, capsys):
     assert saved["classes"] == ["road", "tree", "sky"]
     assert main(argv) == 1  # the report exists
     assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite", "--stabilize", "flow"]) == 1
+    assert "--stabilize applies to translating with a run" in capsys.readouterr().err
     (root / "pred" / "clip_000" / "frame_000008.png").unlink()
     assert main(argv + ["--overwrite"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

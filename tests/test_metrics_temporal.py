@@ -163,3 +163,13 @@ def test_combine_pools_videos_without_pairing_across_them():
         m.valid_pixels for m in meters)
     assert pooled["output"] == pytest.approx(expected)
     assert pooled["ratio"] == pytest.approx(1.0)
+
+
+def test_farneback_flow_agrees_on_known_motion() -> None:
+    clip = panning_clip()
+    output = clip.copy()
+    output[1::2] += 10
+    assert warping_error(clip, output, flow="farneback") == pytest.approx(10 / 255, abs=3e-3)
+    assert warping_error_ratio(clip, clip, flow="farneback")["ratio"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="farneback"):
+        VideoWarpingError(flow="raft")

@@ -105,6 +105,30 @@ def test_api_and_cli_give_identical_frames(run_dir, retargeter, tmp_path, av_cli
     assert all(np.array_equal(x.image, y.image) for x, y in pairs)
 
 
+def test_cli_stabilize_matches_the_api(run_dir, tmp_path, av_clip, capsys):
+    src = av_clip(tmp_path / "clip.mp4", frames=8, size=36, audio=False)
+    flow = Retargeter.from_run(run_dir, device="cpu", stabilize="flow",
+                               stabilize_strength=0.6)
+    flow.retarget_file(src, tmp_path / "api")
+    assert main(["retarget", str(src), "-r", str(run_dir), "-o", str(tmp_path / "cli"),
+                 "--device", "cpu", "-q", "--stabilize", "flow",
+                 "--stabilize-strength", "0.6"]) == 0
+    assert main(["retarget", str(src), "-r", str(run_dir), "-o", str(tmp_path / "raw"),
+                 "--device", "cpu", "-q"]) == 0
+    with (VideoReader(tmp_path / "api") as a, VideoReader(tmp_path / "cli") as b,
+          VideoReader(tmp_path / "raw") as c):
+        triples = list(zip(a, b, c, strict=True))
+    assert all(np.array_equal(x.image, y.image) for x, y, _ in triples)
+    assert any(not np.array_equal(x.image, z.image) for x, _, z in triples)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["retarget", str(src), "-r", str(run_dir), "-o", str(tmp_path / "bad"),
+              "-q", "--stabilize", "flow", "--stabilize-strength", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "below 1" in err[0], err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_several_inputs_go_to_a_folder(retargeter, tmp_path, av_clip):
     one = av_clip(tmp_path / "one.mp4", frames=5, size=32, audio=False)
     two = av_clip(tmp_path / "two.mkv", frames=7, size=32, audio=False)

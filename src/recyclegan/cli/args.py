@@ -43,3 +43,25 @@ def crf(text: str) -> int:
     if not 0 <= value <= 51:
         raise argparse.ArgumentTypeError(f"must be between 0 (lossless) and 51, got {value}")
     return value
+
+
+def unit_fraction(text: str) -> float:
+    """A number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def add_stabilize(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stabilize", choices=["none", "flow"], default="none",
+        help="flow: blend each output frame with the previous one carried along the input's "
+        "optical flow, where that flow is reliable; less flicker, slower (default none)")
+    parser.add_argument(
+        "--stabilize-strength", type=unit_fraction, default=0.5, metavar="S",
+        help="weight of the previous frame in [0, 1) (default 0.5; higher is smoother but "
+        "lags more)")

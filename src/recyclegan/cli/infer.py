@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from recyclegan.cli.args import crf, positive_int
+from recyclegan.cli.args import add_stabilize, crf, positive_int
 from recyclegan.errors import RecycleganError
 
 
@@ -34,6 +34,7 @@ def add_retarget(sub: Any) -> None:
     p.add_argument("--keep-resolution", action="store_true",
                    help="translate whole frames at the input's size and aspect ratio instead "
                    "of the training crop")
+    add_stabilize(p)
     p.add_argument("--crf", type=crf, default=18, metavar="Q",
                    help="H.264/VP9 quality, lower is better (default 18)")
     p.add_argument("--strict", action="store_true",
@@ -49,7 +50,9 @@ def run_retarget(args: argparse.Namespace) -> int:
 
     retargeter = Retargeter.from_run(args.run, direction=args.direction, device=args.device,
                                      batch_size=args.batch_size,
-                                     keep_resolution=args.keep_resolution)
+                                     keep_resolution=args.keep_resolution,
+                                     stabilize=args.stabilize,
+                                     stabilize_strength=args.stabilize_strength)
     reports = retarget_paths(retargeter, args.inputs, args.output,
                              side_by_side=args.side_by_side, crf=args.crf, strict=args.strict,
                              overwrite=args.overwrite, progress=not args.quiet)
@@ -106,6 +109,7 @@ def add_evaluate(sub: Any) -> None:
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    add_stabilize(p)
     p.add_argument("-o", "--output", type=Path, metavar="REPORT.json",
                    help="also write the report as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
@@ -129,10 +133,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     retargeter = None
     if args.run is not None:
         retargeter = Retargeter.from_run(args.run, direction=args.direction,
-                                         device=args.device, batch_size=args.batch_size)
+                                         device=args.device, batch_size=args.batch_size,
+                                         stabilize=args.stabilize,
+                                         stabilize_strength=args.stabilize_strength)
+    elif args.stabilize != "none":
+        raise RecycleganError("--stabilize applies to translating with a run (-r), not to "
+                              "--pred")
     report = evaluate(args.input, args.labels, load_palette(palette_path),
                       retargeter=retargeter, predictions=args.pred)
-    report["source"] = ({"run": str(args.run), "direction": args.direction} if args.run
+    report["source"] = ({"run": str(args.run), "direction": args.direction,
+                         "stabilize": args.stabilize,
+                         "stabilize_strength": args.stabilize_strength} if args.run
                         else {"predictions": str(args.pred)})
     print_report(report)
     if args.output is not None:

@@ -130,9 +130,12 @@ def _row(segmentation: dict, warping: dict, names: list[str]) -> dict[str, Any]:
 
 
 def evaluate(inputs: Sequence[Path], labels: Path, palette: Palette, *,
-             retargeter: Retargeter | None = None, predictions: Path | None = None
-             ) -> dict[str, Any]:
-    """Score every input clip; returns the report (JSON-ready: undefined values are None)."""
+             retargeter: Retargeter | None = None, predictions: Path | None = None,
+             flow: str = "dis") -> dict[str, Any]:
+    """Score every input clip; returns the report (JSON-ready: undefined values are None).
+
+    `flow` picks the optical flow of the warping error (see metrics.temporal.flow_estimator).
+    """
     if (retargeter is None) == (predictions is None):
         raise RecycleganError("give either a run (-r) or predictions (--pred), not both")
     if predictions is not None and not Path(predictions).is_dir():
@@ -143,7 +146,7 @@ def evaluate(inputs: Sequence[Path], labels: Path, palette: Palette, *,
     for source in resolve_sources(inputs):
         stem = source.path.stem if source.kind == "video" else source.path.name
         truth_path = _find(Path(labels), stem, "ground truth")
-        segmentation, warping = VideoSegmentation(palette.colors), VideoWarpingError()
+        segmentation, warping = VideoSegmentation(palette.colors), VideoWarpingError(flow=flow)
         truth = None
         for prepared, out in _outputs(source, retargeter, predictions):
             if truth is None:

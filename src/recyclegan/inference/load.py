@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from recyclegan.config import RunConfig, config_from_dict, read_yaml
 from recyclegan.errors import RecycleganError
-from recyclegan.models import ResnetGenerator, build_generator
+from recyclegan.models import ResnetGenerator, UnetPredictor, build_generator, build_predictor
 from recyclegan.training.checkpoint import load_weights
 
 # Which network translates in each direction.
@@ -26,10 +26,13 @@ class LoadedGenerator:
     @property
     def image_size(self) -> int:
         """Side of the square frames the run was trained on."""
-        size = self.config.data.image_size
-        if size is None:
-            raise RecycleganError("the run's config.yaml records no data.image_size")
-        return size
+        return run_image_size(self.config)
+
+
+def run_image_size(config: RunConfig) -> int:
+    if config.data.image_size is None:
+        raise RecycleganError("the run's config.yaml records no data.image_size")
+    return config.data.image_size
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
@@ -41,21 +44,46 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return config_from_dict(read_yaml(run_dir / "config.yaml"))
 
 
-def load_generator(run_dir: Path, direction: str = "a2b",
-                   device: str | torch.device = "cpu") -> LoadedGenerator:
-    """The generator of `direction` with the newest checkpoint's weights, in eval mode."""
-    if direction not in DIRECTIONS:
-        raise RecycleganError(f"direction must be one of {', '.join(DIRECTIONS)}, "
-                              f"got {direction!r}")
-    config = load_run_config(Path(run_dir))
-    name = DIRECTIONS[direction]
+def _load_network(run_dir: Path, name: str, network: torch.nn.Module,
+                  device: str | torch.device) -> int:
+    """Fill `network` with the newest checkpoint's `name` tensors; returns the step."""
     step, weights = load_weights(Path(run_dir) / "checkpoints", prefix=f"{name}.")
-    generator = build_generator(config.model)
     try:
-        generator.load_state_dict({key[len(name) + 1:]: value for key, value in weights.items()},
-                                  strict=True)
+        network.load_state_dict({key[len(name) + 1:]: value for key, value in weights.items()},
+                                strict=True)
     except RuntimeError:
         raise RecycleganError(f"{run_dir}: the checkpoint's {name} does not match the "
                               "networks that config.yaml describes") from None
-    generator.to(device).eval().requires_grad_(False)
+    network.to(device).eval().requires_grad_(False)
+    return step
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise RecycleganError(f"direction must be one of {', '.join(DIRECTIONS)}, "
+                              f"got {direction!r}")
+
+
+def load_generator(run_dir: Path, direction: str = "a2b",
+                   device: str | torch.device = "cpu") -> LoadedGenerator:
+    """The generator of `direction` with the newest checkpoint's weights, in eval mode."""
+    _check_direction(direction)
+    config = load_run_config(Path(run_dir))
+    generator = build_generator(config.model)
+    step = _load_network(run_dir, DIRECTIONS[direction], generator, device)
     return LoadedGenerator(generator=generator, config=config, step=step, direction=direction)
+
+
+def load_output_predictor(run_dir: Path, direction: str = "a2b",
+                          device: str | torch.device = "cpu") -> UnetPredictor | None:
+    """The temporal predictor of `direction`'s output domain (pred_b for a2b), or None when
+    the run trained none (preset cycle)."""
+    _check_direction(direction)
+    config = load_run_config(Path(run_dir))
+    if not config.losses.uses_predictor:
+        return None
+    size = run_image_size(config)
+    model = replace(config.model, pred_depth=config.model.predictor_depth_for(size))
+    predictor = build_predictor(model)
+    _load_network(run_dir, "pred_b" if direction == "a2b" else "pred_a", predictor, device)
+    return predictor

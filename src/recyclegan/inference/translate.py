@@ -21,6 +21,7 @@ from recyclegan.data.frames import center_square
 from recyclegan.devices import resolve_device
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.load import load_generator
+from recyclegan.inference.stabilize import Stabilizer, build_stabilizer
 
 _MULTIPLE = 4  # the generator's two stride-2 downsamplings
 T = TypeVar("T")
@@ -37,7 +38,7 @@ class Retargeter:
     def __init__(self, generator: nn.Module, image_size: int,
                  device: str | torch.device = "cpu", batch_size: int = 8,
                  keep_resolution: bool = False, run_dir: Path | None = None,
-                 direction: str = "a2b") -> None:
+                 direction: str = "a2b", stabilizer: Stabilizer | None = None) -> None:
         if batch_size < 1:
             raise RecycleganError(f"--batch-size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
@@ -45,16 +46,22 @@ class Retargeter:
         self.image_size, self.batch_size = image_size, batch_size
         self.keep_resolution = keep_resolution
         self.run_dir, self.direction = run_dir, direction
+        self.stabilizer = stabilizer
 
     @classmethod
     def from_run(cls, run_dir: str | Path, direction: str = "a2b",
                  device: str | torch.device = "auto", batch_size: int = 8,
-                 keep_resolution: bool = False) -> Retargeter:
-        """The newest checkpoint of `run_dir`, translating A to B (a2b) or B to A (b2a)."""
+                 keep_resolution: bool = False, stabilize: str = "none",
+                 stabilize_strength: float = 0.5) -> Retargeter:
+        """The newest checkpoint of `run_dir`, translating A to B (a2b) or B to A (b2a).
+
+        `stabilize="flow"` smooths each clip over time; see inference.stabilize.
+        """
         device = resolve_device(device)
+        stabilizer = build_stabilizer(stabilize, stabilize_strength)
         loaded = load_generator(Path(run_dir), direction, device)
         return cls(loaded.generator, loaded.image_size, device, batch_size, keep_resolution,
-                   Path(run_dir), direction)
+                   Path(run_dir), direction, stabilizer)
 
     def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
                       crf: int = 18, strict: bool = False, overwrite: bool = False,
@@ -96,8 +103,19 @@ class Retargeter:
         """(key, frame) pairs in, (key, prepared frame, translation) out, in order.
 
         The key rides along untouched (a timestamp, say); a change of frame size (possible
-        with keep_resolution and folders of images) closes the batch early.
+        with keep_resolution and folders of images) closes the batch early. One call is one
+        clip: a stabiliser starts afresh.
         """
+        translated = self._translate_items(items)
+        if self.stabilizer is None:
+            yield from translated
+            return
+        self.stabilizer.reset()
+        for key, prepared, out in translated:
+            yield key, prepared, self.stabilizer(prepared, out)
+
+    def _translate_items(self, items: Iterable[tuple[T, np.ndarray]]
+                         ) -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
         keys: list[T] = []
         pending: list[np.ndarray] = []
         for key, frame in items:

@@ -21,7 +21,7 @@ is computed for the input itself; their ratio says how much flicker the model ad
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -69,6 +69,22 @@ def consistency_mask(
     return inside & (round_trip <= alpha * magnitude + beta)
 
 
+def flow_estimator(name: str = "dis") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Dense flow from one grayscale frame to the next (HxWx2 float32 (dx, dy)).
+
+    "dis" (the default, OpenCV DIS medium) or "farneback": a second, unrelated algorithm,
+    for checking that a method tuned along DIS flow did not just learn DIS's errors.
+    """
+    if name == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return lambda first, second: dis.calc(first, second, None)
+    if name == "farneback":
+        return lambda first, second: cv2.calcOpticalFlowFarneback(
+            first, second, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3,
+            poly_n=5, poly_sigma=1.2, flags=0)
+    raise ValueError(f"flow must be 'dis' or 'farneback', got {name!r}")
+
+
 def _check_frame(name: str, frame: np.ndarray) -> None:
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"{name} frame must be HxWx3 uint8, got {frame.shape} {frame.dtype}")
@@ -80,10 +96,11 @@ class VideoWarpingError:
     Holds only the previous frame pair, so a long video needs no list of frames.
     """
 
-    def __init__(self, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> None:
+    def __init__(self, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA,
+                 flow: str = "dis") -> None:
         self.alpha = alpha
         self.beta = beta
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._flow = flow_estimator(flow)
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._error_sums = {"input": 0.0, "output": 0.0}
         self.pairs = 0
@@ -114,8 +131,8 @@ class VideoWarpingError:
         previous: tuple[np.ndarray, np.ndarray, np.ndarray],
         current: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> None:
-        flow_fw = self._dis.calc(previous[0], current[0], None)
-        flow_bw = self._dis.calc(current[0], previous[0], None)
+        flow_fw = self._flow(previous[0], current[0])
+        flow_bw = self._flow(current[0], previous[0])
         valid = consistency_mask(flow_fw, flow_bw, self.alpha, self.beta)
         map_x, map_y = _targets(flow_fw)
         for index, name in ((1, "input"), (2, "output")):
@@ -169,12 +186,13 @@ def _measure(
     output_frames: Sequence[np.ndarray] | np.ndarray,
     alpha: float,
     beta: float,
+    flow: str,
 ) -> dict[str, float]:
     if len(input_frames) != len(output_frames):
         raise ValueError(
             f"input has {len(input_frames)} frames but output has {len(output_frames)}"
         )
-    meter = VideoWarpingError(alpha, beta)
+    meter = VideoWarpingError(alpha, beta, flow)
     for input_frame, output_frame in zip(input_frames, output_frames, strict=True):
         meter.update(input_frame, output_frame)
     return meter.result()
@@ -185,9 +203,10 @@ def warping_error(
     output_frames: Sequence[np.ndarray] | np.ndarray,
     alpha: float = DEFAULT_ALPHA,
     beta: float = DEFAULT_BETA,
+    flow: str = "dis",
 ) -> float:
     """Warping error of `output_frames` along the flow of `input_frames` (RGB in [0, 1])."""
-    return _measure(input_frames, output_frames, alpha, beta)["output"]
+    return _measure(input_frames, output_frames, alpha, beta, flow)["output"]
 
 
 def warping_error_ratio(
@@ -195,6 +214,7 @@ def warping_error_ratio(
     output_frames: Sequence[np.ndarray] | np.ndarray,
     alpha: float = DEFAULT_ALPHA,
     beta: float = DEFAULT_BETA,
+    flow: str = "dis",
 ) -> dict[str, float]:
     """Output and input warping errors and their ratio; see `VideoWarpingError.result`."""
-    return _measure(input_frames, output_frames, alpha, beta)
+    return _measure(input_frames, output_frames, alpha, beta, flow)
