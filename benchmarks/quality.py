@@ -42,13 +42,15 @@ CONFIGS = {
               "batch_size": 1},
 }
 METRICS = ("pixel_accuracy", "class_accuracy", "mean_iou", "warping_ratio")
+PRESETS = ("cycle", "recycle", "recycle+cycle")
 
 
 def _train(data: dict[str, Path], run_dir: Path, preset: str, steps: int, seed: int,
-           cfg: dict) -> float:
+           cfg: dict, precision: str) -> float:
     overrides = {"model_size": cfg["model_size"], "preset": preset,
                  "train": {"steps": steps, "seed": seed, "batch_size": cfg["batch_size"],
-                           "sample_every": max(1, steps // 4), "checkpoint_every": steps}}
+                           "sample_every": max(1, steps // 4), "checkpoint_every": steps,
+                           "precision": precision}}
     return train_run(data["a"], data["b"], run_dir, overrides, overwrite=True,
                      progress=False).seconds
 
@@ -83,6 +85,10 @@ def main() -> None:
     parser.add_argument("--config", choices=list(CONFIGS), default="cpu")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS),
+                        choices=list(PRESETS), help="equal time needs cycle and recycle")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="training precision (auto: bf16 on CUDA, fp32 on CPU)")
     args = parser.parse_args()
     cfg = CONFIGS[args.config]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -98,21 +104,25 @@ def main() -> None:
     started = time.monotonic()
     for seed in args.seeds:
         seconds = {}
-        for preset in ("cycle", "recycle", "recycle+cycle"):
+        for preset in args.presets:
             run_dir = args.out / f"run_{preset}_{seed}"
-            seconds[preset] = _train(data, run_dir, preset, cfg["steps"], seed, cfg)
+            seconds[preset] = _train(data, run_dir, preset, cfg["steps"], seed, cfg,
+                                     args.precision)
             rows.append({"comparison": "equal steps", "preset": preset, "seed": seed,
                          "steps": cfg["steps"], "seconds": seconds[preset],
                          **_score(run_dir, bench)})
             print(json.dumps(rows[-1]), flush=True)
+        if not {"cycle", "recycle"} <= seconds.keys():
+            continue
         steps = max(1, round(cfg["steps"] * seconds["recycle"] / seconds["cycle"]))
         run_dir = args.out / f"run_cycle_equal_time_{seed}"
-        spent = _train(data, run_dir, "cycle", steps, seed, cfg)
+        spent = _train(data, run_dir, "cycle", steps, seed, cfg, args.precision)
         rows.append({"comparison": "equal time (recycle's)", "preset": "cycle", "seed": seed,
                      "steps": steps, "seconds": spent, **_score(run_dir, bench)})
         print(json.dumps(rows[-1]), flush=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    header = (f"# {device}; config {args.config} {cfg}; seeds {args.seeds}; "
+    header = (f"# {device}; config {args.config} {cfg}; precision {args.precision}; "
+              f"seeds {args.seeds}; "
               f"{time.monotonic() - started:.0f} s")
     table = _summary(rows)
     print(header, *table, sep="\n")

@@ -78,3 +78,53 @@ def test_sample_images_cover_the_recycle_path():
     assert len(rows) == 2
     assert {"real0", "fake0", "pred2", "rec2"} <= set(rows[0])
     assert rows[0]["fake0"].shape == (1, 3, 32, 32)
+
+
+def run_steps(trainer, steps=3, first=0):
+    """Losses of `steps` training steps on fixed batches (from batch `first` on), as floats."""
+    history = []
+    for step in range(first, first + steps):
+        logged = trainer.train_step(batch(10 + step), batch(20 + step))
+        history.append({name: float(value) for name, value in logged.items()})
+    return history
+
+
+def test_bf16_autocast_trains_fp32_weights_and_tracks_fp32():
+    fp32, bf16 = make_trainer(precision="fp32"), make_trainer(precision="bf16")
+    assert fp32.amp_dtype is None and bf16.amp_dtype is torch.bfloat16
+    reference, mixed = run_steps(fp32), run_steps(bf16)
+    assert all(p.dtype == torch.float32 for p in bf16.networks.parameters())
+    assert all(image.dtype == torch.float32 for image in bf16.pool_a.images)
+    for ref, got in zip(reference, mixed, strict=True):
+        for name in ref:
+            assert got[name] == pytest.approx(ref[name], rel=0.05, abs=0.02), name
+    strips = bf16.sample_images(batch(3)[0], batch(4)[0])
+    assert all(image.dtype == torch.float32 for images in strips for image in images.values())
+
+
+def test_channels_last_gives_the_same_training():
+    plain, nhwc = make_trainer(channels_last=False), make_trainer(channels_last=True)
+    convs = [m for m in nhwc.networks.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    for ref, got in zip(run_steps(plain), run_steps(nhwc), strict=True):
+        for name in ref:
+            assert got[name] == pytest.approx(ref[name], rel=1e-3, abs=1e-4), name
+
+
+def test_compiled_step_does_not_recompile_after_warm_up(monkeypatch):
+    from torch._dynamo.utils import counters
+
+    import recyclegan.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "COMPILE_BACKEND", "eager")
+    torch._dynamo.reset()
+    trainer = make_trainer(compile=True)
+    reference = run_steps(make_trainer(compile=False), steps=4)
+    warm = run_steps(trainer, steps=2)
+    graphs = counters["stats"]["unique_graphs"]
+    later = run_steps(trainer, steps=2, first=2)
+    assert counters["stats"]["unique_graphs"] == graphs > 0
+    for ref, got in zip(reference, warm + later, strict=True):
+        for name in ref:
+            assert got[name] == pytest.approx(ref[name], rel=1e-4, abs=1e-5), name
+    torch._dynamo.reset()

@@ -164,6 +164,12 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    precision: str = "auto"
+    """bf16 (autocast) or fp32; auto = bf16 on CUDA, fp32 on the CPU."""
+    channels_last: bool | None = None
+    """NHWC activations and weights; None = on CUDA only."""
+    compile: bool = False
+    """torch.compile each network (slow first steps, faster after)."""
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "train.steps must be at least 1")
@@ -178,6 +184,10 @@ class TrainConfig:
                  f"train.device must be auto, cpu or cuda, got {self.device!r}")
         for name in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
             _require(getattr(self, name) >= 1, f"train.{name} must be at least 1")
+        _require(self.precision in PRECISIONS,
+                 f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        _require(self.channels_last in (None, True, False),
+                 "train.channels_last must be true, false or null (auto)")
 
     @property
     def decay_start(self) -> int:
@@ -189,6 +199,9 @@ class TrainConfig:
         if step < start or self.steps <= start:
             return self.lr
         return self.lr * max(0.0, 1.0 - (step - start) / (self.steps - start))
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)

@@ -20,3 +20,24 @@ def resolve_device(name: str | torch.device) -> torch.device:
     except RuntimeError:
         raise RecycleganError(f"--device {name}: not a device name; use auto, cpu or cuda") \
             from None
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 for mixed precision, None for plain fp32; "auto" = bf16 on CUDA only.
+
+    bf16 keeps fp32's exponent range, so no loss scaling is needed. On a CPU without bf16
+    matrix units it is slower than fp32, hence not the CPU's default.
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise RecycleganError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def memory_format(channels_last: bool | None, device: torch.device) -> torch.memory_format:
+    """NHWC (channels_last) when asked, or by default on CUDA, where cuDNN's tensor-core
+    convolutions want it; contiguous NCHW otherwise."""
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    return torch.channels_last if channels_last else torch.contiguous_format

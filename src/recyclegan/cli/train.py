@@ -46,6 +46,13 @@ def add_train(sub: Any) -> None:
                    help="write a sample strip every N steps (default 500)")
     p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
                    help="save a checkpoint every N steps (default 1000)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="bf16 mixed precision or fp32 (default auto: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default: on CUDA only)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the networks: the first steps are slow, later ones "
+                   "faster (default off)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN exactly where its last checkpoint left off")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN")
@@ -64,7 +71,8 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     train = {key: value for key, value in (
         ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
         ("device", args.device), ("seed", args.seed), ("sample_every", args.sample_every),
-        ("checkpoint_every", args.checkpoint_every)) if value is not None}
+        ("checkpoint_every", args.checkpoint_every), ("precision", args.precision),
+        ("channels_last", args.channels_last), ("compile", args.compile)) if value is not None}
     if train:
         flags["train"] = train
     if args.num_workers is not None:

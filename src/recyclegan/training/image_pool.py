@@ -18,8 +18,11 @@ class ImagePool:
 
     def query(self, images: Tensor) -> Tensor:
         """Return a batch of the same shape: each image is the new one, or (once the pool is
-        full, with probability 1/2) a stored past one that the new image then replaces."""
-        images = images.detach()
+        full, with probability 1/2) a stored past one that the new image then replaces.
+
+        Images are kept in float32, whatever precision made them, so a pool mixes freely.
+        """
+        images = images.detach().float()
         if self.capacity == 0:
             return images
         out = []

@@ -40,7 +40,7 @@ CONFIG_NAME = "config.yaml"
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE = {"train.steps", "train.lr_decay_start", "train.device", "train.log_every",
              "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
-             "data.num_workers"}
+             "train.precision", "train.channels_last", "train.compile", "data.num_workers"}
 
 
 @dataclass

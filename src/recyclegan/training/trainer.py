@@ -3,6 +3,7 @@ state that makes a run resumable."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from typing import Any
 
@@ -10,16 +11,22 @@ import torch
 from torch import Tensor, nn
 
 from recyclegan.config import LossWeights, TrainConfig
+from recyclegan.devices import autocast_dtype, memory_format
 from recyclegan.models import Networks
 from recyclegan.training.image_pool import ImagePool
 from recyclegan.training.objective import discriminator_loss, translate_window, weighted_total
 from recyclegan.training.rng import rng_state, set_rng_state
 
 
-def frames_to_model(batch: Tensor, device: torch.device) -> list[Tensor]:
+# torch.compile's backend; tests swap in "eager" to check recompilation without codegen.
+COMPILE_BACKEND = "inductor"
+
+
+def frames_to_model(batch: Tensor, device: torch.device,
+                    layout: torch.memory_format = torch.contiguous_format) -> list[Tensor]:
     """uint8 windows (B, 3 frames, 3, H, W) -> three float frames in [-1, 1] on `device`."""
     windows = batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-    return list(windows.unbind(1))
+    return [frame.contiguous(memory_format=layout) for frame in windows.unbind(1)]
 
 
 def _set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
@@ -28,19 +35,34 @@ def _set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
 
 
 class Trainer:
+    """The networks, their optimisers and image pools, and the fast path of `cfg`: bf16
+    autocast, channels_last, torch.compile and fused Adam where the device supports them."""
+
     def __init__(self, networks: Networks, weights: LossWeights, cfg: TrainConfig,
                  device: torch.device) -> None:
-        self.networks = networks.to(device)
+        self.layout = memory_format(cfg.channels_last, device)
+        self.networks = networks.to(device, memory_format=self.layout)
         self.weights, self.cfg, self.device = weights, cfg, device
+        self.amp_dtype = autocast_dtype(cfg.precision, device)
+        if cfg.compile:
+            for network in networks.children():
+                # One graph per input shape; the step uses a handful, so none recompiles later.
+                network.compile(backend=COMPILE_BACKEND, dynamic=False)
         betas = (cfg.beta1, cfg.beta2)
+        fused = True if device.type == "cuda" else None  # one kernel for all parameters
         gen_params = itertools.chain(*(m.parameters() for m in networks.generator_side()))
         disc_params = itertools.chain(*(m.parameters() for m in networks.discriminator_side()))
-        self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas, fused=fused)
         # pool_a holds fakes in domain A (made by gen_ba) for disc_a, and so on.
         self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed + 1_000)
         self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed + 2_000)
         self.step = 0
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _passes(self, real_a: list[Tensor], real_b: list[Tensor]):
         n = self.networks
@@ -55,16 +77,17 @@ class Trainer:
         lr = self.cfg.lr_at(self.step)
         for group in itertools.chain(self.opt_g.param_groups, self.opt_d.param_groups):
             group["lr"] = lr
-        real_a = frames_to_model(batch_a, self.device)
-        real_b = frames_to_model(batch_b, self.device)
+        real_a = frames_to_model(batch_a, self.device, self.layout)
+        real_b = frames_to_model(batch_b, self.device, self.layout)
         batch_size = len(real_a[0])
 
         discs = self.networks.discriminator_side()
         _set_requires_grad(discs, False)
         self.opt_g.zero_grad(set_to_none=True)
-        pass_a, pass_b = self._passes(real_a, real_b)
-        loss_g = weighted_total(pass_a.terms, self.weights) + weighted_total(pass_b.terms,
-                                                                             self.weights)
+        with self._autocast():
+            pass_a, pass_b = self._passes(real_a, real_b)
+            loss_g = (weighted_total(pass_a.terms, self.weights)
+                      + weighted_total(pass_b.terms, self.weights))
         loss_g.backward()
         self.opt_g.step()
 
@@ -73,10 +96,10 @@ class Trainer:
         frames = len(pass_a.fakes) // batch_size
         reals_a = torch.cat(real_a[:frames])
         reals_b = torch.cat(real_b[:frames])
-        loss_d_b = discriminator_loss(self.networks.disc_b, reals_b,
-                                      self.pool_b.query(pass_a.fakes), batch_size)
-        loss_d_a = discriminator_loss(self.networks.disc_a, reals_a,
-                                      self.pool_a.query(pass_b.fakes), batch_size)
+        fakes_b, fakes_a = self.pool_b.query(pass_a.fakes), self.pool_a.query(pass_b.fakes)
+        with self._autocast():
+            loss_d_b = discriminator_loss(self.networks.disc_b, reals_b, fakes_b, batch_size)
+            loss_d_a = discriminator_loss(self.networks.disc_a, reals_a, fakes_a, batch_size)
         (loss_d_a + loss_d_b).backward()
         self.opt_d.step()
         self.step += 1
@@ -91,10 +114,12 @@ class Trainer:
     @torch.no_grad()
     def sample_images(self, window_a: Tensor, window_b: Tensor) -> list[dict[str, Tensor]]:
         """Intermediate images of both directions for one uint8 window per domain."""
-        real_a = frames_to_model(window_a[None], self.device)
-        real_b = frames_to_model(window_b[None], self.device)
-        pass_a, pass_b = self._passes(real_a, real_b)
-        return [pass_a.images, pass_b.images]
+        real_a = frames_to_model(window_a[None], self.device, self.layout)
+        real_b = frames_to_model(window_b[None], self.device, self.layout)
+        with self._autocast():
+            pass_a, pass_b = self._passes(real_a, real_b)
+        return [{name: image.float() for name, image in images.items()}
+                for images in (pass_a.images, pass_b.images)]
 
     def state_dict(self) -> dict[str, Any]:
         return {
