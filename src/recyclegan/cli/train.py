@@ -85,7 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     result = train_run(args.dataset_a, args.dataset_b, args.output, train_overrides(args),
                        resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
-    print(f"{result.run_dir}: trained to step {result.step}; checkpoint {result.checkpoint}")
+    if result.is_main:
+        print(f"{result.run_dir}: trained to step {result.step}; checkpoint {result.checkpoint}")
     return 0
 
 

@@ -74,6 +74,9 @@ class WindowDataset(Dataset):
 class WindowSampler:
     """Infinite, deterministic batch sampler of `(window_index, flip)` keys for one domain.
 
+    Under data parallelism `batch_size` is the global batch and each of `world_size` ranks
+    takes its consecutive share, so N ranks together see what one process would.
+
     Stateless: the sample at global position p = step * batch_size + i belongs to epoch
     p // num_windows at offset p % num_windows, and each epoch's permutation and flip bits
     come from a generator seeded by (seed, epoch). Starting at `start_step` therefore yields
@@ -81,15 +84,21 @@ class WindowSampler:
     """
 
     def __init__(
-        self, num_windows: int, batch_size: int, seed: int, start_step: int = 0, flip: bool = True
+        self, num_windows: int, batch_size: int, seed: int, start_step: int = 0, flip: bool = True,
+        rank: int = 0, world_size: int = 1,
     ) -> None:
         if num_windows < 1 or batch_size < 1 or seed < 0 or start_step < 0:
             raise ValueError(
                 "need num_windows >= 1, batch_size >= 1, seed >= 0, start_step >= 0; got "
                 f"{num_windows}, {batch_size}, {seed}, {start_step}"
             )
+        if not 0 <= rank < world_size or batch_size % world_size:
+            raise ValueError(f"rank {rank} of {world_size} cannot take an equal share of a "
+                             f"batch of {batch_size}")
         self.num_windows, self.batch_size, self.seed = num_windows, batch_size, seed
         self.start_step, self.flip = start_step, flip
+        self.share = batch_size // world_size
+        self.rank = rank
         self._cached: tuple[int, list[int], list[bool]] | None = None
 
     def _epoch(self, epoch: int) -> tuple[list[int], list[bool]]:
@@ -102,9 +111,10 @@ class WindowSampler:
         return self._cached[1], self._cached[2]
 
     def batch(self, step: int) -> list[WindowKey]:
-        """The keys of batch number `step`."""
+        """This rank's keys of (global) batch number `step`: its equal share, in rank order."""
         keys = []
-        for position in range(step * self.batch_size, (step + 1) * self.batch_size):
+        first = step * self.batch_size + self.rank * self.share
+        for position in range(first, first + self.share):
             epoch, offset = divmod(position, self.num_windows)
             order, flips = self._epoch(epoch)
             keys.append((order[offset], flips[offset]))

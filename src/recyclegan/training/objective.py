@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from recyclegan import losses
 from recyclegan.config import LossWeights
+from recyclegan.models import Networks
 
 
 @dataclass
@@ -84,3 +85,40 @@ def discriminator_loss(disc: nn.Module, reals: Tensor, fakes: Tensor, batch_size
     scores = disc(torch.cat([reals, fakes.detach()]))
     real_scores, fake_scores = scores.chunk(2)
     return (len(fakes) // batch_size) * losses.discriminator(real_scores, fake_scores)
+
+
+class GeneratorObjective(nn.Module):
+    """Both directions' generator-side loss as one module: what DistributedDataParallel wraps,
+    so that it sees one forward and one backward per step. The discriminators are passed in,
+    frozen, not owned: their gradients belong to `DiscriminatorObjective`."""
+
+    def __init__(self, networks: Networks, weights: LossWeights) -> None:
+        super().__init__()
+        self.gen_ab, self.gen_ba = networks.gen_ab, networks.gen_ba
+        self.pred_a, self.pred_b = networks.pred_a, networks.pred_b
+        self.weights = weights
+
+    def forward(self, real_a: list[Tensor], real_b: list[Tensor], disc_a: nn.Module,
+                disc_b: nn.Module) -> tuple[Tensor, DirectionPass, DirectionPass]:
+        pass_a = translate_window(*real_a, gen_fwd=self.gen_ab, gen_bwd=self.gen_ba,
+                                  disc_dst=disc_b, pred_src=self.pred_a, pred_dst=self.pred_b,
+                                  weights=self.weights)
+        pass_b = translate_window(*real_b, gen_fwd=self.gen_ba, gen_bwd=self.gen_ab,
+                                  disc_dst=disc_a, pred_src=self.pred_b, pred_dst=self.pred_a,
+                                  weights=self.weights)
+        total = (weighted_total(pass_a.terms, self.weights)
+                 + weighted_total(pass_b.terms, self.weights))
+        return total, pass_a, pass_b
+
+
+class DiscriminatorObjective(nn.Module):
+    """Both discriminators' losses as one module (see GeneratorObjective)."""
+
+    def __init__(self, networks: Networks) -> None:
+        super().__init__()
+        self.disc_a, self.disc_b = networks.disc_a, networks.disc_b
+
+    def forward(self, reals_a: Tensor, fakes_a: Tensor, reals_b: Tensor, fakes_b: Tensor,
+                batch_size: int) -> tuple[Tensor, Tensor]:
+        return (discriminator_loss(self.disc_a, reals_a, fakes_a, batch_size),
+                discriminator_loss(self.disc_b, reals_b, fakes_b, batch_size))

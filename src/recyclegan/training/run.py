@@ -6,6 +6,7 @@ tensorboard/ (scalars).
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -28,8 +29,9 @@ from recyclegan.config import (
 from recyclegan.data.dataset import WindowDataset, WindowSampler
 from recyclegan.devices import resolve_device
 from recyclegan.errors import Interrupted, RecycleganError
-from recyclegan.models import build_networks
+from recyclegan.models import Networks, build_networks
 from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
+from recyclegan.training.distributed import Distributed, from_environment
 from recyclegan.training.monitor import Monitor
 from recyclegan.training.progress import TrainProgress
 from recyclegan.training.rng import seed_everything
@@ -51,6 +53,8 @@ class TrainResult:
     checkpoint: Path
     seconds: float
     """Time spent in training steps by this call (set-up, samples and checkpoints excluded)."""
+    is_main: bool = True
+    """False on the ranks other than 0 under torchrun, which leave reporting to rank 0."""
 
 
 def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> bool:
@@ -99,9 +103,10 @@ def _load_datasets(path_a: Path, path_b: Path, config: RunConfig):
 
 
 def _loader(dataset: WindowDataset, config: RunConfig, seed: int, start_step: int,
-            pin: bool) -> DataLoader:
+            pin: bool, dist: Distributed) -> DataLoader:
     sampler = WindowSampler(len(dataset), config.train.batch_size, seed=seed,
-                            start_step=start_step, flip=config.data.flip)
+                            start_step=start_step, flip=config.data.flip, rank=dist.rank,
+                            world_size=dist.world_size)
     workers = config.data.num_workers
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
                       persistent_workers=workers > 0)
@@ -110,7 +115,10 @@ def _loader(dataset: WindowDataset, config: RunConfig, seed: int, start_step: in
 def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[str, Any], *,
               resume: bool = False, overwrite: bool = False,
               progress: bool = True) -> TrainResult:
-    """Train (or continue) the run in `run_dir` on two prepared datasets."""
+    """Train (or continue) the run in `run_dir` on two prepared datasets.
+
+    Under torchrun every rank calls this; rank 0 alone writes the run folder.
+    """
     run_dir = Path(run_dir)
     for path in (dataset_a, dataset_b):
         if Path(path).resolve() == run_dir.resolve():
@@ -122,79 +130,113 @@ def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[s
     model_cfg = replace(config.model, pred_depth=config.model.predictor_depth_for(size))
     model_cfg.check_image_size(size)
     config = replace(config, model=model_cfg, data=replace(config.data, image_size=size))
-    device = resolve_device(config.train.device)
-    if replace_old:
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.train.batch_size % world_size:
+        raise RecycleganError(f"--batch-size {config.train.batch_size} is the global batch and "
+                              f"must split evenly over {world_size} processes")
+    resolve_device(config.train.device)
+    # Everything above only read files; from here on ranks act together.
+    dist = from_environment(config.train.device)
+    try:
+        return _train(config, dist, data_a, data_b, run_dir, resume, replace_old, progress)
+    finally:
+        dist.close()
+
+
+def _train(config: RunConfig, dist: Distributed, data_a: WindowDataset, data_b: WindowDataset,
+           run_dir: Path, resume: bool, replace_old: bool, progress: bool) -> TrainResult:
+    device = resolve_device(dist.device(config.train.device))
+    size = data_a.size
+    if dist.is_main:
+        if replace_old:
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
 
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormals slow CPU training several-fold over time
     else:
         torch.backends.cudnn.benchmark = True
     seed_everything(config.train.seed)
-    networks = build_networks(model_cfg, with_predictors=config.losses.uses_predictor)
-    trainer = Trainer(networks, config.losses, config.train, device)
+    networks = build_networks(config.model, with_predictors=config.losses.uses_predictor)
     ckpt_dir = run_dir / "checkpoints"
-    if resume:
-        checkpoint = load_checkpoint(ckpt_dir)
-        try:
-            trainer.networks.load_state_dict(checkpoint.weights, strict=True)
-            trainer.load_state_dict(checkpoint.state)
-        except (RuntimeError, KeyError, ValueError, TypeError):
-            raise RecycleganError(f"{ckpt_dir}: the checkpoint does not match the run's "
-                                  f"{CONFIG_NAME}") from None
+    checkpoint = dist.agree(lambda: load_checkpoint(ckpt_dir) if resume else None)
+    # After the checkpoint: DDP broadcasts rank 0's weights as it wraps the networks.
+    if checkpoint is not None:
+        _load_weights(networks, checkpoint.weights, ckpt_dir)
+    trainer = Trainer(networks, config.losses, config.train, device, dist)
+    if checkpoint is not None:
+        dist.agree(lambda: _load_state(trainer, checkpoint.state, ckpt_dir))
     total = config.train.steps
     if trainer.step >= total:
         raise RecycleganError(f"the run is already at step {trainer.step} of {total}; "
                               "pass a larger --steps to train further")
-    write_yaml(config, run_dir / CONFIG_NAME)  # only now: a refused resume leaves it as it was
+    if dist.is_main:
+        write_yaml(config, run_dir / CONFIG_NAME)  # only now: a refused resume leaves it be
+    progress = progress and dist.is_main
     if progress:
         Console(stderr=True).print(
             f"{'resuming' if resume else 'training'} {run_dir} on {device}: "
             f"{config.model_size} networks, {config.preset} preset, {size}x{size} px, "
-            f"{len(data_a)} + {len(data_b)} windows, steps {trainer.step} to {total}",
+            f"{len(data_a)} + {len(data_b)} windows, steps {trainer.step} to {total}"
+            + (f", {dist.world_size} processes" if dist.enabled else ""),
             highlight=False, soft_wrap=True)
     return _loop(trainer, config, data_a, data_b, run_dir, ckpt_dir, progress)
 
 
+def _load_weights(networks: Networks, weights: dict[str, torch.Tensor], ckpt_dir: Path) -> None:
+    try:
+        networks.load_state_dict(weights, strict=True)
+    except RuntimeError:
+        raise RecycleganError(f"{ckpt_dir}: the checkpoint does not match the run's "
+                              f"{CONFIG_NAME}") from None
+
+
+def _load_state(trainer: Trainer, state: dict[str, Any], ckpt_dir: Path) -> None:
+    try:
+        trainer.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError):
+        raise RecycleganError(f"{ckpt_dir}: the checkpoint does not match the run's "
+                              f"{CONFIG_NAME}") from None
+
+
 def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: WindowDataset,
           run_dir: Path, ckpt_dir: Path, progress: bool) -> TrainResult:
-    cfg = config.train
+    cfg, dist = config.train, trainer.dist
     pin = trainer.device.type == "cuda"
-    loader_a = iter(_loader(data_a, config, cfg.seed, trainer.step, pin))
-    loader_b = iter(_loader(data_b, config, cfg.seed + 1, trainer.step, pin))
+    loader_a = iter(_loader(data_a, config, cfg.seed, trainer.step, pin, dist))
+    loader_b = iter(_loader(data_b, config, cfg.seed + 1, trainer.step, pin, dist))
     sample_a, sample_b = data_a[(0, False)], data_b[(0, False)]
-    monitor = Monitor(run_dir)
+    monitor = Monitor(run_dir) if dist.is_main else None
     losses: dict[str, float] = {}
 
-    saved: Path | None = None
     saved_step = trainer.step
 
-    def checkpoint() -> Path:
-        nonlocal saved, saved_step
-        saved = save_checkpoint(ckpt_dir, trainer.step, trainer.networks.state_dict(),
-                                trainer.state_dict(), keep=cfg.keep_checkpoints)
+    def checkpoint() -> None:
+        nonlocal saved_step
+        if dist.is_main:
+            save_checkpoint(ckpt_dir, trainer.step, trainer.networks.state_dict(),
+                                    trainer.state_dict(), keep=cfg.keep_checkpoints)
         saved_step = trainer.step
-        return saved
 
     stop, in_step = StopRequests(), False
     started, aside = time.monotonic(), 0.0  # `aside`: time spent on samples and checkpoints
     try:
         with stop, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
             while trainer.step < cfg.steps:
-                if stop.requested:
+                if dist.any(bool(stop.requested)):  # every rank stops at the same step
                     raise KeyboardInterrupt
                 in_step = True
                 logged = trainer.train_step(next(loader_a), next(loader_b))
                 in_step = False
                 step = trainer.step
                 if step % cfg.log_every == 0 or step == cfg.steps:
-                    losses = {name: float(value) for name, value in logged.items()}
+                    losses = dist.mean(logged)
                     losses["lr"] = cfg.lr_at(step - 1)
-                    monitor.scalars(step, losses)
+                    if monitor is not None:
+                        monitor.scalars(step, losses)
                     bar.show_losses(losses)
                 mark = time.monotonic()
-                if step % cfg.sample_every == 0 or step == cfg.steps:
+                if monitor is not None and (step % cfg.sample_every == 0 or step == cfg.steps):
                     monitor.strip(step, trainer.sample_images(sample_a, sample_b))
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     checkpoint()
@@ -209,6 +251,9 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                           f"continue from the checkpoint of step {saved_step} with --resume"
                           ) from None
     finally:
-        monitor.close()
-    return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses, checkpoint=saved,
-                       seconds=time.monotonic() - started - aside)
+        if monitor is not None:
+            monitor.close()
+    dist.barrier()  # the last checkpoint is on disk before any rank returns
+    return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses,
+                       checkpoint=ckpt_dir / f"step_{saved_step:08d}.safetensors",
+                       seconds=time.monotonic() - started - aside, is_main=dist.is_main)

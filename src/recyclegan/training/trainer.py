@@ -9,14 +9,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from recyclegan.config import LossWeights, TrainConfig
 from recyclegan.devices import autocast_dtype, memory_format
 from recyclegan.models import Networks
+from recyclegan.training.distributed import Distributed
 from recyclegan.training.image_pool import ImagePool
-from recyclegan.training.objective import discriminator_loss, translate_window, weighted_total
+from recyclegan.training.objective import DiscriminatorObjective, GeneratorObjective
 from recyclegan.training.rng import rng_state, set_rng_state
-
 
 # torch.compile's backend; tests swap in "eager" to check recompilation without codegen.
 COMPILE_BACKEND = "inductor"
@@ -39,7 +40,7 @@ class Trainer:
     autocast, channels_last, torch.compile and fused Adam where the device supports them."""
 
     def __init__(self, networks: Networks, weights: LossWeights, cfg: TrainConfig,
-                 device: torch.device) -> None:
+                 device: torch.device, dist: Distributed | None = None) -> None:
         self.layout = memory_format(cfg.channels_last, device)
         self.networks = networks.to(device, memory_format=self.layout)
         self.weights, self.cfg, self.device = weights, cfg, device
@@ -54,6 +55,13 @@ class Trainer:
         disc_params = itertools.chain(*(m.parameters() for m in networks.discriminator_side()))
         self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(disc_params, lr=cfg.lr, betas=betas, fused=fused)
+        self.dist = dist or Distributed()
+        self._generator_objective = GeneratorObjective(networks, weights)
+        self.generator_objective: nn.Module = self._generator_objective
+        self.discriminator_objective: nn.Module = DiscriminatorObjective(networks)
+        if self.dist.enabled:  # gradients averaged over ranks, weights broadcast from rank 0
+            self.generator_objective = DistributedDataParallel(self.generator_objective)
+            self.discriminator_objective = DistributedDataParallel(self.discriminator_objective)
         # pool_a holds fakes in domain A (made by gen_ba) for disc_a, and so on.
         self.pool_a = ImagePool(cfg.pool_size, seed=cfg.seed + 1_000)
         self.pool_b = ImagePool(cfg.pool_size, seed=cfg.seed + 2_000)
@@ -64,13 +72,11 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _passes(self, real_a: list[Tensor], real_b: list[Tensor]):
-        n = self.networks
-        pass_a = translate_window(*real_a, gen_fwd=n.gen_ab, gen_bwd=n.gen_ba, disc_dst=n.disc_b,
-                                  pred_src=n.pred_a, pred_dst=n.pred_b, weights=self.weights)
-        pass_b = translate_window(*real_b, gen_fwd=n.gen_ba, gen_bwd=n.gen_ab, disc_dst=n.disc_a,
-                                  pred_src=n.pred_b, pred_dst=n.pred_a, weights=self.weights)
-        return pass_a, pass_b
+    def _pool(self, pool: ImagePool, fakes: Tensor, frames: int) -> Tensor:
+        """This rank's share of what the pool returns for the global batch's fakes; every rank
+        keeps the same pool, as one process would."""
+        everyone = self.dist.gather_frames(fakes.detach(), frames)
+        return self.dist.local_frames(pool.query(everyone), frames)
 
     def train_step(self, batch_a: Tensor, batch_b: Tensor) -> dict[str, Tensor]:
         """One update of G (+P) then D. Returns detached losses; nothing here syncs the host."""
@@ -80,14 +86,13 @@ class Trainer:
         real_a = frames_to_model(batch_a, self.device, self.layout)
         real_b = frames_to_model(batch_b, self.device, self.layout)
         batch_size = len(real_a[0])
+        n = self.networks
 
-        discs = self.networks.discriminator_side()
+        discs = n.discriminator_side()
         _set_requires_grad(discs, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            pass_a, pass_b = self._passes(real_a, real_b)
-            loss_g = (weighted_total(pass_a.terms, self.weights)
-                      + weighted_total(pass_b.terms, self.weights))
+            loss_g, pass_a, pass_b = self.generator_objective(real_a, real_b, n.disc_a, n.disc_b)
         loss_g.backward()
         self.opt_g.step()
 
@@ -96,10 +101,11 @@ class Trainer:
         frames = len(pass_a.fakes) // batch_size
         reals_a = torch.cat(real_a[:frames])
         reals_b = torch.cat(real_b[:frames])
-        fakes_b, fakes_a = self.pool_b.query(pass_a.fakes), self.pool_a.query(pass_b.fakes)
+        fakes_b = self._pool(self.pool_b, pass_a.fakes, frames)
+        fakes_a = self._pool(self.pool_a, pass_b.fakes, frames)
         with self._autocast():
-            loss_d_b = discriminator_loss(self.networks.disc_b, reals_b, fakes_b, batch_size)
-            loss_d_a = discriminator_loss(self.networks.disc_a, reals_a, fakes_a, batch_size)
+            loss_d_a, loss_d_b = self.discriminator_objective(reals_a, fakes_a, reals_b, fakes_b,
+                                                              batch_size)
         (loss_d_a + loss_d_b).backward()
         self.opt_d.step()
         self.step += 1
@@ -116,8 +122,9 @@ class Trainer:
         """Intermediate images of both directions for one uint8 window per domain."""
         real_a = frames_to_model(window_a[None], self.device, self.layout)
         real_b = frames_to_model(window_b[None], self.device, self.layout)
+        n = self.networks
         with self._autocast():
-            pass_a, pass_b = self._passes(real_a, real_b)
+            _, pass_a, pass_b = self._generator_objective(real_a, real_b, n.disc_a, n.disc_b)
         return [{name: image.float() for name, image in images.items()}
                 for images in (pass_a.images, pass_b.images)]
 

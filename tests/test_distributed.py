@@ -1,0 +1,84 @@
+"""Data-parallel training under torchrun (2 CPU processes, gloo) trains like one process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from recyclegan.training.checkpoint import load_weights
+from recyclegan.training.run import train_run
+from tiny import make_dataset, tiny_overrides
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "recyclegan", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=300)
+
+
+def logged_losses(run_dir: Path) -> dict[tuple[str, int], float]:
+    values = {}
+    for events in sorted((run_dir / "tensorboard").iterdir()):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            if tag.startswith("loss/"):
+                values.update({(tag, e.step): e.value for e in accumulator.Scalars(tag)})
+    return values
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    data_a, data_b = make_dataset(root, "a"), make_dataset(root, "b")
+    (root / "tiny.yaml").write_text(yaml.safe_dump(tiny_overrides(4, batch_size=2)))
+    return root, data_a, data_b
+
+
+def test_two_processes_train_like_one_and_resume_exactly(setup):
+    root, data_a, data_b = setup
+    args = ["train", str(data_a), str(data_b), "--config", str(root / "tiny.yaml"), "-q"]
+    single = train_run(data_a, data_b, root / "single", tiny_overrides(4, batch_size=2),
+                       progress=False)
+    # Two ranks, each with half of the global batch of 2.
+    straight = torchrun(*args, "-o", str(root / "ddp"), cwd=root)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    assert straight.stdout.count("trained to step 4") == 1  # rank 0 reports alone
+    # Same losses as one process (averaged over ranks): equal at first, then within the
+    # float noise that different summation orders leave and Adam amplifies.
+    expected, got = logged_losses(root / "single"), logged_losses(root / "ddp")
+    assert expected.keys() == got.keys() and single.step == 4
+    for (tag, step), value in expected.items():
+        tolerance = 1e-5 if step <= 2 else 2e-3
+        assert got[tag, step] == pytest.approx(value, rel=tolerance), (tag, step)
+    # Stopped at step 2 and resumed to 4 under DDP: exactly the uninterrupted DDP run.
+    first = torchrun(*args, "-o", str(root / "resumed"), "--steps", "2", cwd=root)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = torchrun(*args, "-o", str(root / "resumed"), "--resume", cwd=root)
+    assert second.returncode == 0, second.stderr[-2000:]
+    uninterrupted = load_weights(root / "ddp" / "checkpoints")[1]
+    resumed = load_weights(root / "resumed" / "checkpoints")[1]
+    assert all(torch.equal(resumed[name], value) for name, value in uninterrupted.items())
+    saved = yaml.safe_load((root / "resumed" / "config.yaml").read_text())
+    assert saved["train"]["batch_size"] == 2 and saved["train"]["steps"] == 4
+
+
+def test_uneven_batch_is_refused_on_every_rank(setup):
+    root, data_a, data_b = setup
+    result = torchrun("train", str(data_a), str(data_b), "--config", str(root / "tiny.yaml"),
+                      "-q", "-o", str(root / "odd"), "--batch-size", "3", cwd=root)
+    assert result.returncode != 0
+    # Each rank says it in one line; the traceback torchrun prints after is torchrun's own.
+    errors = [line for line in result.stderr.splitlines() if "recyclegan train: error" in line]
+    assert len(errors) == 2 and "must split evenly over 2 processes" in errors[0]
+    assert "RecycleganError" not in result.stderr and "recyclegan/training" not in result.stderr
+    assert not (root / "odd").exists()
