@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 
 import av
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from recyclegan.cli import main
-from recyclegan.data.video_io import VideoReader, probe_video
+from recyclegan.data.video_io import VideoReader, VideoWriter, probe_video
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.retarget import plan_outputs, retarget_paths
 from recyclegan.inference.translate import Retargeter
@@ -28,6 +29,10 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def retargeter(run_dir):
     return Retargeter.from_run(run_dir, device="cpu", batch_size=8)
+
+
+def background_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith("recyclegan-")]
 
 
 def streams(path):
@@ -105,6 +110,33 @@ def test_api_and_cli_give_identical_frames(run_dir, retargeter, tmp_path, av_cli
     assert all(np.array_equal(x.image, y.image) for x, y in pairs)
 
 
+def test_shards_split_the_inputs_after_checking_them_all(run_dir, tmp_path, av_clip):
+    inputs = [av_clip(tmp_path / f"in{i}.mp4", frames=4, size=32, audio=False)
+              for i in range(3)]
+    together = threading.Barrier(2)  # what agree's collective does between processes
+    checked, done = [], {}
+
+    def agree(action):
+        pairs = action()
+        checked.append(len(pairs))
+        together.wait(timeout=60)
+        return pairs
+
+    def rank(number: int) -> None:
+        retargeter = Retargeter.from_run(run_dir, device="cpu")
+        done[number] = [r.output.name for r in retarget_paths(
+            retargeter, inputs, tmp_path / "out", progress=False, shard=(number, 2),
+            agree=agree)]
+
+    threads = [threading.Thread(target=rank, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert done == {0: ["in0.mp4", "in2.mp4"], 1: ["in1.mp4"]}
+    assert checked == [3, 3]  # each rank checked all three outputs
+
+
 def test_cli_stabilize_matches_the_api(run_dir, tmp_path, av_clip, capsys):
     src = av_clip(tmp_path / "clip.mp4", frames=8, size=36, audio=False)
     flow = Retargeter.from_run(run_dir, device="cpu", stabilize="flow",
@@ -127,6 +159,89 @@ def test_cli_stabilize_matches_the_api(run_dir, tmp_path, av_clip, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and "below 1" in err[0], err
     assert not (tmp_path / "bad").exists()
+
+
+def test_threaded_retarget_equals_translating_the_frames(retargeter, tmp_path, av_clip):
+    src = av_clip(tmp_path / "clip.mkv", frames=21, size=40, audio=False)  # 8 + 8 + 5
+    with VideoReader(src) as reader:
+        inputs = [frame.image for frame in reader]
+    expected = list(retargeter.translate_frames(inputs))
+    report = retargeter.retarget_file(src, tmp_path / "out", side_by_side=True)
+    assert report.frames == 21 and report.encoder is None  # PNG frames: lossless
+    with VideoReader(tmp_path / "out") as reader:
+        written = [frame.image for frame in reader]
+    assert len(written) == 21
+    for frame, out, pair in zip(inputs, expected, written, strict=True):
+        assert np.array_equal(pair[:, 32:], out)
+        assert np.array_equal(pair[:, :32], retargeter.prepare(frame))
+    assert not background_threads()
+
+
+def test_decode_thread_error_propagates_and_leaves_nothing(retargeter, tmp_path, av_clip,
+                                                         monkeypatch):
+    src = av_clip(tmp_path / "clip.mp4", frames=40, size=32, audio=False)
+    prepare, decoded = retargeter.prepare, []
+
+    def failing(frame):  # frames are prepared in the decode thread (and again, for free, later)
+        if threading.current_thread().name == "recyclegan-decode":
+            decoded.append(frame.shape)
+            if len(decoded) == 35:  # at most 17 ahead of the model: the writer is open
+                raise RecycleganError("frame 35 is broken")
+        return prepare(frame)
+
+    monkeypatch.setattr(retargeter, "prepare", failing)
+    with pytest.raises(RecycleganError, match="frame 35 is broken"):
+        retargeter.retarget_file(src, tmp_path / "out.mp4")
+    assert not background_threads()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_encode_thread_error_propagates_and_leaves_nothing(retargeter, tmp_path, av_clip,
+                                                         monkeypatch):
+    src = av_clip(tmp_path / "clip.mp4", frames=40, size=32, audio=False)
+    write, threads = VideoWriter.write, set()
+
+    def failing(self, image, pts=None):
+        threads.add(threading.current_thread().name)
+        if self.frames == 10:
+            raise RecycleganError("disk full")
+        write(self, image, pts)
+
+    monkeypatch.setattr(VideoWriter, "write", failing)
+    with pytest.raises(RecycleganError, match="disk full"):
+        retargeter.retarget_file(src, tmp_path / "out.mp4")
+    assert threads == {"recyclegan-encode"}
+    assert not background_threads()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_ctrl_c_in_the_model_stops_both_threads(retargeter, tmp_path, av_clip, monkeypatch):
+    src = av_clip(tmp_path / "clip.mp4", frames=40, size=32, audio=False)
+    translate_batch = retargeter.translate_batch
+    batches = []
+
+    def interrupted(frames):
+        batches.append(len(frames))
+        if len(batches) == 3:
+            raise KeyboardInterrupt
+        return translate_batch(frames)
+
+    monkeypatch.setattr(retargeter, "translate_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        retargeter.retarget_file(src, tmp_path / "out.mp4")
+    assert not background_threads()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_hardware_encoder_is_nvenc_where_it_opens_else_libx264(retargeter, tmp_path, av_clip):
+    from recyclegan.data.video_io.writer import _nvenc_opens
+
+    src = av_clip(tmp_path / "clip.mp4", frames=5, size=32, audio=False)
+    report = retargeter.retarget_file(src, tmp_path / "cpu.mp4")
+    assert report.encoder == "libx264"  # translating on the CPU: software by default
+    report = retargeter.retarget_file(src, tmp_path / "hw.mp4", hardware_encoder=True)
+    assert report.encoder == ("h264_nvenc" if _nvenc_opens(32, 32, 18) else "libx264")
+    assert probe_video(report.output).frames == 5
 
 
 def test_several_inputs_go_to_a_folder(retargeter, tmp_path, av_clip):

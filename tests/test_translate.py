@@ -1,10 +1,15 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from recyclegan.config import MODEL_SIZES
 from recyclegan.errors import RecycleganError
+from recyclegan.inference import translate
 from recyclegan.inference.translate import Retargeter
+from recyclegan.models import build_generator
 from recyclegan.training.run import train_run
 from tiny import make_dataset, tiny_overrides
 
@@ -74,3 +79,54 @@ def test_bad_frames_and_options():
     with pytest.raises(RecycleganError, match="no such run folder"):
         Retargeter.from_run("/nonexistent/run", device="cpu")
     assert torch.device("cpu") == retargeter.device
+
+
+@pytest.fixture(scope="module")
+def generator():
+    """A tiny generator with random weights: outputs spread over most of 0..255."""
+    torch.manual_seed(0)
+    return build_generator(MODEL_SIZES["tiny"])
+
+
+def translated(generator, inputs, **options):
+    """Each Retargeter gets its own copy: conversion and compilation happen in place."""
+    retargeter = Retargeter(copy.deepcopy(generator), image_size=32, **options)
+    return np.stack(list(retargeter.translate_frames(inputs))).astype(np.int16)
+
+
+def test_bf16_is_close_to_fp32(generator):
+    inputs = frames(6, 32, 32)
+    fp32 = translated(generator, inputs, precision="fp32")
+    assert np.array_equal(fp32, translated(generator, inputs))  # auto is fp32 on the CPU
+    bf16 = translated(generator, inputs, precision="bf16")
+    difference = np.abs(fp32 - bf16)
+    assert 0 < difference.mean() < 3 and difference.max() <= 8  # bf16 did run, and is close
+    with pytest.raises(RecycleganError, match="precision"):
+        Retargeter(Invert(), image_size=16, precision="fp16")
+
+
+def test_channels_last_matches_contiguous(generator):
+    retargeter = Retargeter(copy.deepcopy(generator), image_size=32, channels_last=True)
+    weight = next(p for p in retargeter.generator.parameters() if p.ndim == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    inputs = frames(5, 40, 48)
+    nhwc = np.stack(list(retargeter.translate_frames(inputs))).astype(np.int16)
+    nchw = translated(generator, inputs, channels_last=False)
+    assert np.abs(nhwc - nchw).max() <= 1
+
+
+def test_compiled_equals_eager_and_pads_the_last_batch(generator, monkeypatch):
+    graphs = []
+
+    def eager_counting(graph, example_inputs):  # the "eager" backend, counting graphs
+        graphs.append(graph)
+        return graph.forward
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(translate, "COMPILE_BACKEND", eager_counting)
+    inputs = frames(10, 32, 32)  # batches of 4, 4 and 2
+    compiled = translated(generator, inputs, batch_size=4, compile=True)
+    assert len(graphs) == 1  # the last batch was padded to 4: no second graph
+    assert compiled.shape[0] == 10
+    assert np.array_equal(compiled, translated(generator, inputs, batch_size=4))
+    torch._dynamo.reset()

@@ -166,8 +166,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     precision: str = "auto"
     """bf16 (autocast) or fp32; auto = bf16 on CUDA, fp32 on the CPU."""
-    channels_last: bool | None = None
-    """NHWC activations and weights; None = on CUDA only."""
+    channels_last: bool | None = False
+    """NHWC activations and weights; None = on CUDA only. Off by default: on an H200 it made
+    eager bf16 training slightly slower (benchmarks/BENCHMARKS.md)."""
     compile: bool = False
     """torch.compile each network (slow first steps, faster after)."""
 

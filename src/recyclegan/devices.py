@@ -1,6 +1,8 @@
-"""Choosing the torch device from the user's --device."""
+"""Choosing the torch device from the user's --device, and the precision and layout on it."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -41,3 +43,18 @@ def memory_format(channels_last: bool | None, device: torch.device) -> torch.mem
     if channels_last is None:
         channels_last = device.type == "cuda"
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def torchrun_rank() -> tuple[int, int, int]:
+    """(rank, world size, local rank) that torchrun set for this process; (0, 1, 0) alone."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1, 0
+    return int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def rank_device(setting: str, local_rank: int) -> str:
+    """Under torchrun each process takes its own GPU (cuda:LOCAL_RANK) for auto or cuda."""
+    if setting in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{local_rank}"
+    return setting

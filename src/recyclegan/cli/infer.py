@@ -10,6 +10,17 @@ from recyclegan.cli.args import add_stabilize, crf, positive_int
 from recyclegan.errors import RecycleganError
 
 
+def _add_speed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", choices=["auto", "bf16", "fp32"], default="auto",
+        help="bf16 mixed precision or fp32 for the generator (default auto: bf16 on CUDA, "
+        "fp32 on CPU); bf16 frames differ slightly from fp32's")
+    parser.add_argument(
+        "--compile", action="store_true",
+        help="torch.compile the generator: faster on a GPU at large batch sizes; the first "
+        "batch of each frame size waits for compilation (default off)")
+
+
 def add_retarget(sub: Any) -> None:
     p = sub.add_parser(
         "retarget", help="translate video files (or folders of frames) with a trained run",
@@ -34,6 +45,7 @@ def add_retarget(sub: Any) -> None:
     p.add_argument("--keep-resolution", action="store_true",
                    help="translate whole frames at the input's size and aspect ratio instead "
                    "of the training crop")
+    _add_speed(p)
     add_stabilize(p)
     p.add_argument("--crf", type=crf, default=18, metavar="Q",
                    help="H.264/VP9 quality, lower is better (default 18)")
@@ -45,17 +57,28 @@ def add_retarget(sub: Any) -> None:
 
 
 def run_retarget(args: argparse.Namespace) -> int:
+    from recyclegan.devices import rank_device
+    from recyclegan.distributed import from_environment
     from recyclegan.inference.retarget import retarget_paths
     from recyclegan.inference.translate import Retargeter
 
-    retargeter = Retargeter.from_run(args.run, direction=args.direction, device=args.device,
-                                     batch_size=args.batch_size,
-                                     keep_resolution=args.keep_resolution,
-                                     stabilize=args.stabilize,
-                                     stabilize_strength=args.stabilize_strength)
-    reports = retarget_paths(retargeter, args.inputs, args.output,
-                             side_by_side=args.side_by_side, crf=args.crf, strict=args.strict,
-                             overwrite=args.overwrite, progress=not args.quiet)
+    # Under torchrun each process takes its own GPU and its share of the inputs; the ranks
+    # only agree (over gloo on the CPU) that every output may be written.
+    dist = from_environment("cpu")
+    try:
+        device = rank_device(args.device, dist.local_rank) if dist.enabled else args.device
+        retargeter = dist.agree(lambda: Retargeter.from_run(
+            args.run, direction=args.direction, device=device, batch_size=args.batch_size,
+            keep_resolution=args.keep_resolution, stabilize=args.stabilize,
+            stabilize_strength=args.stabilize_strength, precision=args.precision,
+            compile=args.compile))
+        reports = retarget_paths(retargeter, args.inputs, args.output,
+                                 side_by_side=args.side_by_side, crf=args.crf,
+                                 strict=args.strict, overwrite=args.overwrite,
+                                 progress=not args.quiet, shard=(dist.rank, dist.world_size),
+                                 agree=dist.agree)
+    finally:
+        dist.close()
     for report in reports:
         print(f"{report.output}: {report.frames} frames from {report.source}")
     return 0
@@ -109,6 +132,7 @@ def add_evaluate(sub: Any) -> None:
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda")
+    _add_speed(p)
     add_stabilize(p)
     p.add_argument("-o", "--output", type=Path, metavar="REPORT.json",
                    help="also write the report as JSON")
@@ -135,10 +159,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         retargeter = Retargeter.from_run(args.run, direction=args.direction,
                                          device=args.device, batch_size=args.batch_size,
                                          stabilize=args.stabilize,
-                                         stabilize_strength=args.stabilize_strength)
+                                         stabilize_strength=args.stabilize_strength,
+                                         precision=args.precision, compile=args.compile)
     elif args.stabilize != "none":
         raise RecycleganError("--stabilize applies to translating with a run (-r), not to "
                               "--pred")
+    elif args.precision != "auto" or args.compile:
+        raise RecycleganError("--precision and --compile apply to translating with a run (-r), "
+                              "not to --pred")
     report = evaluate(args.input, args.labels, load_palette(palette_path),
                       retargeter=retargeter, predictions=args.pred)
     report["source"] = ({"run": str(args.run), "direction": args.direction,

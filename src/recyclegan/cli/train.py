@@ -49,7 +49,7 @@ def add_train(sub: Any) -> None:
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
                    help="bf16 mixed precision or fp32 (default auto: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory layout (default: on CUDA only)")
+                   help="NHWC memory layout (default off: measured slower for training)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the networks: the first steps are slow, later ones "
                    "faster (default off)")

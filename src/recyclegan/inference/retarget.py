@@ -3,17 +3,23 @@
 Decoding, translation and encoding stream frame by frame, so memory does not grow with the
 video. The output keeps the input's timestamps (and so its frame count and frame rate) and
 its audio; it appears under its final name only when complete.
+
+Three threads share the work: one decodes and prepares frames, the caller's thread runs the
+model, one composes and encodes (see recyclegan.background). Each hand-over holds two batches
+of frames, or 16 frames at small batch sizes, which evens out the threads' uneven paces.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -21,19 +27,25 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
 
+from recyclegan.background import BackgroundIterator, BackgroundSink
 from recyclegan.data.video_io import (
     ENCODERS,
     DecodeError,
+    FrameFolderWriter,
     VideoReader,
+    VideoWriter,
     describe_decode_errors,
     open_writer,
 )
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.translate import Retargeter
+
+_QUEUED_BATCHES, _MIN_QUEUED_FRAMES = 2, 16
 
 
 @dataclass
@@ -42,6 +54,7 @@ class RetargetReport:
     output: Path
     frames: int
     decode_errors: list[DecodeError] = field(default_factory=list)
+    encoder: str | None = None  # None for a folder of PNG frames
 
 
 def _is_video_name(path: Path) -> bool:
@@ -108,35 +121,62 @@ def _progress(enabled: bool) -> Progress:
 
 def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side: bool = False,
                   crf: int = 18, strict: bool = False, overwrite: bool = False,
-                  progress: bool = True) -> RetargetReport:
-    """Translate one video file or folder of frames into `dst` (a video, or a PNG folder)."""
+                  progress: bool = True, hardware_encoder: bool | None = None
+                  ) -> RetargetReport:
+    """Translate one video file or folder of frames into `dst` (a video, or a PNG folder).
+
+    `hardware_encoder` (None = when translating on CUDA) encodes H.264 with NVENC where
+    FFmpeg can open it, else with libx264.
+    """
     src, dst = Path(src), Path(dst)
     _check_output(src, dst, overwrite)
+    if hardware_encoder is None:
+        hardware_encoder = retargeter.device.type == "cuda"
+    depth = max(_QUEUED_BATCHES * retargeter.batch_size, _MIN_QUEUED_FRAMES)
     with VideoReader(src, strict=strict) as reader, _progress(progress) as bar:
         task = bar.add_task(src.name, total=reader.info.frames, rate="")
-        items = ((frame.pts, frame.image) for frame in reader)
-        translated = retargeter.translate_items(items)
-        first = next(translated, None)
-        if first is None:
-            raise RecycleganError(f"{src}: no decodable video frame")
-        frame = _compose(first[1], first[2], side_by_side)
-        audio_from = src if src.is_file() else None
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with _old_folder_aside(dst), open_writer(dst, reader.info, audio_from=audio_from,
-                                                 crf=crf, size=frame.shape[1::-1]) as writer:
-            writer.write(frame, first[0])
-            bar.advance(task)
-            for pts, prepared, out in translated:
-                writer.write(_compose(prepared, out, side_by_side), pts)
-                bar.advance(task)
-                speed = bar.tasks[task].speed
-                bar.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
+        prepared = ((frame.pts, retargeter.prepare(frame.image)) for frame in reader)
+        with BackgroundIterator(prepared, depth, name="recyclegan-decode") as decoded:
+            translated = retargeter.translate_items(decoded)
+            first = next(translated, None)
+            if first is None:
+                raise RecycleganError(f"{src}: no decodable video frame")
+            size = _compose(first[1], first[2], side_by_side).shape[1::-1]
+            audio_from = src if src.is_file() else None
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with _old_folder_aside(dst), open_writer(dst, reader.info, audio_from=audio_from,
+                                                     crf=crf, size=size,
+                                                     hardware=hardware_encoder) as writer:
+                _encode_in_background(writer, itertools.chain([first], translated),
+                                      side_by_side, depth, lambda: _advance(bar, task))
         errors = reader.decode_errors
-        count = writer.frames
     if errors:
         warnings.warn(f"{src}: {describe_decode_errors(errors)}; the frames that decoded were "
                       "retargeted (pass --strict to stop instead)", stacklevel=2)
-    return RetargetReport(source=src, output=dst, frames=count, decode_errors=errors)
+    encoder_name = writer.codec if isinstance(writer, VideoWriter) else None
+    return RetargetReport(source=src, output=dst, frames=writer.frames, decode_errors=errors,
+                          encoder=encoder_name)
+
+
+def _encode_in_background(writer: VideoWriter | FrameFolderWriter,
+                          items: Iterable[tuple[int | None, np.ndarray, np.ndarray]],
+                          side_by_side: bool, depth: int, advance: Callable[[], None]) -> None:
+    """Compose and write each (pts, prepared, translated) item in the encode thread."""
+
+    def encode(item: tuple[int | None, np.ndarray, np.ndarray]) -> None:
+        pts, prepared, translated = item
+        writer.write(_compose(prepared, translated, side_by_side), pts)
+        advance()
+
+    with BackgroundSink(encode, depth, name="recyclegan-encode") as encoder:
+        for item in items:
+            encoder.put(item)
+
+
+def _advance(bar: Progress, task: TaskID) -> None:
+    bar.advance(task)
+    speed = bar.tasks[task].speed
+    bar.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
 
 
 def _compose(prepared: np.ndarray, translated: np.ndarray, side_by_side: bool) -> np.ndarray:
@@ -145,11 +185,27 @@ def _compose(prepared: np.ndarray, translated: np.ndarray, side_by_side: bool) -
 
 def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path, *,
                    side_by_side: bool = False, crf: int = 18, strict: bool = False,
-                   overwrite: bool = False, progress: bool = True) -> list[RetargetReport]:
-    """Retarget every input; all outputs are checked before the first one is written."""
-    pairs = plan_outputs(inputs, output)
-    for src, dst in pairs:
-        _check_output(src, dst, overwrite)
+                   overwrite: bool = False, progress: bool = True,
+                   hardware_encoder: bool | None = None, shard: tuple[int, int] = (0, 1),
+                   agree: Callable[[Callable[[], Any]], Any] | None = None
+                   ) -> list[RetargetReport]:
+    """Retarget every input; all outputs are checked before the first one is written.
+
+    `shard` = (rank, world size): this process translates every world-size-th input from
+    `rank` on, so the processes of a torchrun launch share the inputs. Then `agree` (see
+    recyclegan.distributed) runs the checks on every rank and returns only when all ranks
+    have, so no rank mistakes another's fresh output for an old one.
+    """
+
+    def checked() -> list[tuple[Path, Path]]:
+        pairs = plan_outputs(inputs, output)
+        for src, dst in pairs:
+            _check_output(src, dst, overwrite)
+        return pairs
+
+    pairs = agree(checked) if agree is not None else checked()
+    rank, world_size = shard
     return [retarget_file(retargeter, src, dst, side_by_side=side_by_side, crf=crf,
-                          strict=strict, overwrite=overwrite, progress=progress)
-            for src, dst in pairs]
+                          strict=strict, overwrite=overwrite, progress=progress,
+                          hardware_encoder=hardware_encoder)
+            for src, dst in pairs[rank::world_size]]

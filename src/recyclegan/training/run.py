@@ -6,7 +6,6 @@ tensorboard/ (scalars).
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ import torch
 from rich.console import Console
 from torch.utils.data import DataLoader
 
+from recyclegan.background import BackgroundIterator
 from recyclegan.config import (
     RunConfig,
     build_config,
@@ -27,11 +27,11 @@ from recyclegan.config import (
     write_yaml,
 )
 from recyclegan.data.dataset import WindowDataset, WindowSampler
-from recyclegan.devices import resolve_device
+from recyclegan.devices import resolve_device, torchrun_rank
+from recyclegan.distributed import Distributed, from_environment
 from recyclegan.errors import Interrupted, RecycleganError
 from recyclegan.models import Networks, build_networks
 from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
-from recyclegan.training.distributed import Distributed, from_environment
 from recyclegan.training.monitor import Monitor
 from recyclegan.training.progress import TrainProgress
 from recyclegan.training.rng import seed_everything
@@ -39,6 +39,7 @@ from recyclegan.training.stop import StopRequests
 from recyclegan.training.trainer import Trainer
 
 CONFIG_NAME = "config.yaml"
+PREFETCH = 3  # batches read ahead of the step that runs
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE = {"train.steps", "train.lr_decay_start", "train.device", "train.log_every",
              "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
@@ -130,7 +131,7 @@ def train_run(dataset_a: Path, dataset_b: Path, run_dir: Path, overrides: dict[s
     model_cfg = replace(config.model, pred_depth=config.model.predictor_depth_for(size))
     model_cfg.check_image_size(size)
     config = replace(config, model=model_cfg, data=replace(config.data, image_size=size))
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    _, world_size, _ = torchrun_rank()
     if config.train.batch_size % world_size:
         raise RecycleganError(f"--batch-size {config.train.batch_size} is the global batch and "
                               f"must split evenly over {world_size} processes")
@@ -203,8 +204,11 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
           run_dir: Path, ckpt_dir: Path, progress: bool) -> TrainResult:
     cfg, dist = config.train, trainer.dist
     pin = trainer.device.type == "cuda"
-    loader_a = iter(_loader(data_a, config, cfg.seed, trainer.step, pin, dist))
-    loader_b = iter(_loader(data_b, config, cfg.seed + 1, trainer.step, pin, dist))
+    loader_a = _loader(data_a, config, cfg.seed, trainer.step, pin, dist)
+    loader_b = _loader(data_b, config, cfg.seed + 1, trainer.step, pin, dist)
+    # A thread reads (and pins) the next batches while the device runs this step.
+    batches = BackgroundIterator(zip(loader_a, loader_b, strict=True), PREFETCH,
+                                 name="recyclegan-data")
     sample_a, sample_b = data_a[(0, False)], data_b[(0, False)]
     monitor = Monitor(run_dir) if dist.is_main else None
     losses: dict[str, float] = {}
@@ -221,12 +225,14 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
     stop, in_step = StopRequests(), False
     started, aside = time.monotonic(), 0.0  # `aside`: time spent on samples and checkpoints
     try:
-        with stop, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar:
+        with (stop, batches, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar):
+            upcoming = iter(batches)
             while trainer.step < cfg.steps:
                 if dist.any(bool(stop.requested)):  # every rank stops at the same step
                     raise KeyboardInterrupt
+                batch_a, batch_b = next(upcoming)
                 in_step = True
-                logged = trainer.train_step(next(loader_a), next(loader_b))
+                logged = trainer.train_step(batch_a, batch_b)
                 in_step = False
                 step = trainer.step
                 if step % cfg.log_every == 0 or step == cfg.steps:

@@ -13,8 +13,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from recyclegan.config import LossWeights, TrainConfig
 from recyclegan.devices import autocast_dtype, memory_format
+from recyclegan.distributed import Distributed
 from recyclegan.models import Networks
-from recyclegan.training.distributed import Distributed
 from recyclegan.training.image_pool import ImagePool
 from recyclegan.training.objective import DiscriminatorObjective, GeneratorObjective
 from recyclegan.training.rng import rng_state, set_rng_state

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
@@ -36,6 +38,8 @@ class VideoWriter:
     periods. `size` is (width, height) of the frames to be written when it differs from
     `info`'s; odd sides are padded by one replicated pixel, as yuv420p needs even ones.
     `audio_from` is a file whose audio streams are carried over (see AudioCarrier).
+    `hardware` encodes H.264 with NVIDIA's NVENC (constant quality `crf`) when FFmpeg can
+    open it here, and with libx264 otherwise; `codec` is the encoder used.
 
     The file is written under a hidden temporary name beside `path` and renamed by `close`;
     leaving a `with` block by an exception (Ctrl-C included) deletes it, so `path` never holds
@@ -50,6 +54,7 @@ class VideoWriter:
         crf: int = 18,
         size: tuple[int, int] | None = None,
         codec: str | None = None,
+        hardware: bool = False,
     ) -> None:
         self.path = Path(path)
         self.frames = 0
@@ -61,6 +66,9 @@ class VideoWriter:
         width, height = size or (info.width, info.height)
         self._shape = (height, width)
         codec = codec or ENCODERS[suffix]
+        if hardware and codec == "libx264" and crf > 0 and _nvenc_opens(width, height, crf):
+            codec = "h264_nvenc"  # crf 0 asks for lossless, which NVENC's quality scale lacks
+        self.codec = codec
         rate = info.average_rate or rate_fraction(info.fps or FALLBACK_FPS)
         self._source_base = info.time_base or 1 / rate
         self._time_base = self._source_base
@@ -175,13 +183,14 @@ def open_writer(
     audio_from: str | Path | None = None,
     crf: int = 18,
     size: tuple[int, int] | None = None,
+    hardware: bool = False,
 ) -> VideoWriter | FrameFolderWriter:
     """A VideoWriter for a path with a video extension; otherwise a FrameFolderWriter, which
     writes PNG frames and keeps no audio."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ENCODERS:
-        return VideoWriter(path, info, audio_from, crf, size)
+        return VideoWriter(path, info, audio_from, crf, size, hardware=hardware)
     if suffix in VIDEO_EXTENSIONS or suffix in IMAGE_EXTENSIONS:
         known = " ".join(sorted(ENCODERS))
         raise RecycleganError(
@@ -231,9 +240,28 @@ def _video_suffix(path: Path) -> str:
     return suffix
 
 
+@functools.cache
+def _nvenc_opens(width: int, height: int, crf: int) -> bool:
+    """Whether FFmpeg's NVENC H.264 encoder opens here with these settings (it needs an NVIDIA
+    GPU and driver, and has a minimum frame size)."""
+    if "h264_nvenc" not in av.codecs_available:
+        return False
+    context = av.CodecContext.create("h264_nvenc", "w")
+    context.width, context.height = width + width % 2, height + height % 2
+    context.pix_fmt, context.time_base = "yuv420p", Fraction(1, 25)
+    context.options = _options("h264_nvenc", crf)
+    try:
+        context.open()
+    except (av.FFmpegError, OSError, ValueError):
+        return False
+    return True
+
+
 def _options(codec: str, crf: int) -> dict[str, str]:
     if codec == "libx264":
         return {"crf": str(crf), "preset": "medium"}
+    if codec == "h264_nvenc":  # variable bit rate held to a constant quality, as crf does
+        return {"rc": "vbr", "cq": str(crf), "b": "0"}
     if codec == "libvpx-vp9":
         return {"crf": str(crf), "b:v": "0", "row-mt": "1"}
     return {}

@@ -11,7 +11,6 @@ CPU, so agreeing on them never synchronises a GPU stream.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from recyclegan.devices import rank_device, torchrun_rank
 from recyclegan.errors import RecycleganError
 
 T = TypeVar("T")
@@ -44,9 +44,7 @@ class Distributed:
 
     def device(self, setting: str) -> str:
         """The device this rank trains on: its own GPU (cuda:LOCAL_RANK) under torchrun."""
-        if self.enabled and setting in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank}"
-        return setting
+        return rank_device(setting, self.local_rank) if self.enabled else setting
 
     def agree(self, action: Callable[[], T]) -> T:
         """Run `action` on every rank; if it fails on any, fail on all (nobody is left
@@ -112,10 +110,9 @@ class Distributed:
 
 def from_environment(device_setting: str) -> Distributed:
     """Join the process group that torchrun describes, or a single process without one."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world_size, local_rank = torchrun_rank()
     if world_size <= 1:
         return Distributed()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_setting in ("auto", "cuda") and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(local_rank)
