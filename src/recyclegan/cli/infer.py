@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from recyclegan.cli.args import add_stabilize, crf, positive_int
+from recyclegan.cli.args import add_stabilize, crf, non_negative_float, positive_int
 from recyclegan.errors import RecycleganError
 
 
@@ -47,6 +47,18 @@ def add_retarget(sub: Any) -> None:
                    "of the training crop")
     _add_speed(p)
     add_stabilize(p)
+    faces = p.add_argument_group("faces")
+    faces.add_argument("--face", action="store_true",
+                       help="translate only the main subject's face (found with OpenCV's face "
+                       "detector, tracked and steadied) and paste it back into each whole "
+                       "frame; frames without a face pass through. For runs trained on "
+                       "`prepare --face` crops")
+    faces.add_argument("--margin", type=non_negative_float, metavar="M",
+                       help="with --face: crop side = face box side x (1 + M), as for "
+                       "prepare --face (default 0.6)")
+    faces.add_argument("--face-only", action="store_true",
+                       help="with --face: write the translated face crops instead of whole "
+                       "frames (frames without a face are left out)")
     p.add_argument("--crf", type=crf, default=18, metavar="Q",
                    help="H.264/VP9 quality, lower is better (default 18)")
     p.add_argument("--strict", action="store_true",
@@ -59,9 +71,12 @@ def add_retarget(sub: Any) -> None:
 def run_retarget(args: argparse.Namespace) -> int:
     from recyclegan.devices import rank_device
     from recyclegan.distributed import from_environment
+    from recyclegan.inference.faces import FaceOptions
     from recyclegan.inference.retarget import retarget_paths
     from recyclegan.inference.translate import Retargeter
 
+    if (args.face_only or args.margin is not None) and not args.face:
+        raise RecycleganError("--face-only and --margin go with --face")
     # Under torchrun each process takes its own GPU and its share of the inputs; the ranks
     # only agree (over gloo on the CPU) that every output may be written.
     dist = from_environment("cpu")
@@ -72,11 +87,13 @@ def run_retarget(args: argparse.Namespace) -> int:
             keep_resolution=args.keep_resolution, stabilize=args.stabilize,
             stabilize_strength=args.stabilize_strength, precision=args.precision,
             compile=args.compile))
+        faces = FaceOptions(face_only=args.face_only, **(
+            {} if args.margin is None else {"margin": args.margin})) if args.face else None
         reports = retarget_paths(retargeter, args.inputs, args.output,
                                  side_by_side=args.side_by_side, crf=args.crf,
                                  strict=args.strict, overwrite=args.overwrite,
                                  progress=not args.quiet, shard=(dist.rank, dist.world_size),
-                                 agree=dist.agree)
+                                 agree=dist.agree, faces=faces)
     finally:
         dist.close()
     for report in reports:

@@ -43,6 +43,7 @@ from recyclegan.data.video_io import (
     open_writer,
 )
 from recyclegan.errors import RecycleganError
+from recyclegan.inference.faces import FaceOptions, find_face_squares, translate_faces
 from recyclegan.inference.translate import Retargeter
 
 _QUEUED_BATCHES, _MIN_QUEUED_FRAMES = 2, 16
@@ -121,12 +122,13 @@ def _progress(enabled: bool) -> Progress:
 
 def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side: bool = False,
                   crf: int = 18, strict: bool = False, overwrite: bool = False,
-                  progress: bool = True, hardware_encoder: bool | None = None
-                  ) -> RetargetReport:
+                  progress: bool = True, hardware_encoder: bool | None = None,
+                  faces: FaceOptions | None = None) -> RetargetReport:
     """Translate one video file or folder of frames into `dst` (a video, or a PNG folder).
 
     `hardware_encoder` (None = when translating on CUDA) encodes H.264 with NVENC where
-    FFmpeg can open it, else with libx264.
+    FFmpeg can open it, else with libx264. With `faces`, only the subject's face is
+    translated and pasted back (see inference.faces).
     """
     src, dst = Path(src), Path(dst)
     _check_output(src, dst, overwrite)
@@ -134,10 +136,19 @@ def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side:
         hardware_encoder = retargeter.device.type == "cuda"
     depth = max(_QUEUED_BATCHES * retargeter.batch_size, _MIN_QUEUED_FRAMES)
     with VideoReader(src, strict=strict) as reader, _progress(progress) as bar:
+        squares = None
+        if faces is not None:
+            search = bar.add_task(f"{src.name}: finding the face", total=reader.info.frames,
+                                  rate="")
+            squares = find_face_squares(src, faces, strict, lambda: bar.advance(search))
         task = bar.add_task(src.name, total=reader.info.frames, rate="")
-        prepared = ((frame.pts, retargeter.prepare(frame.image)) for frame in reader)
-        with BackgroundIterator(prepared, depth, name="recyclegan-decode") as decoded:
-            translated = retargeter.translate_items(decoded)
+        if squares is None:
+            stream = ((frame.pts, retargeter.prepare(frame.image)) for frame in reader)
+        else:
+            stream = ((frame.pts, frame.image) for frame in reader)
+        with BackgroundIterator(stream, depth, name="recyclegan-decode") as decoded:
+            translated = (retargeter.translate_items(decoded) if squares is None
+                          else translate_faces(retargeter, decoded, squares, faces))
             first = next(translated, None)
             if first is None:
                 raise RecycleganError(f"{src}: no decodable video frame")
@@ -187,8 +198,8 @@ def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path,
                    side_by_side: bool = False, crf: int = 18, strict: bool = False,
                    overwrite: bool = False, progress: bool = True,
                    hardware_encoder: bool | None = None, shard: tuple[int, int] = (0, 1),
-                   agree: Callable[[Callable[[], Any]], Any] | None = None
-                   ) -> list[RetargetReport]:
+                   agree: Callable[[Callable[[], Any]], Any] | None = None,
+                   faces: FaceOptions | None = None) -> list[RetargetReport]:
     """Retarget every input; all outputs are checked before the first one is written.
 
     `shard` = (rank, world size): this process translates every world-size-th input from
@@ -207,5 +218,5 @@ def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path,
     rank, world_size = shard
     return [retarget_file(retargeter, src, dst, side_by_side=side_by_side, crf=crf,
                           strict=strict, overwrite=overwrite, progress=progress,
-                          hardware_encoder=hardware_encoder)
+                          hardware_encoder=hardware_encoder, faces=faces)
             for src, dst in pairs[rank::world_size]]

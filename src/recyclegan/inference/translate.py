@@ -82,13 +82,15 @@ class Retargeter:
 
     def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
                       crf: int = 18, strict: bool = False, overwrite: bool = False,
-                      progress: bool = False, hardware_encoder: bool | None = None):
-        """Translate a video file (or folder of frames) into `dst`; see inference.retarget."""
+                      progress: bool = False, hardware_encoder: bool | None = None,
+                      faces=None):
+        """Translate a video file (or folder of frames) into `dst`; see inference.retarget
+        (`faces`: an inference.faces.FaceOptions, to translate only the face)."""
         from recyclegan.inference.retarget import retarget_file  # it imports this module
 
         return retarget_file(self, Path(src), Path(dst), side_by_side=side_by_side, crf=crf,
                              strict=strict, overwrite=overwrite, progress=progress,
-                             hardware_encoder=hardware_encoder)
+                             hardware_encoder=hardware_encoder, faces=faces)
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """The frame as the generator sees it: the training crop, or the whole frame.
