@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recyclegan.cli.args import non_negative_float, positive_float, positive_int
+from recyclegan.errors import RecycleganError
 
 
 def add_prepare(sub: Any) -> None:
@@ -32,6 +33,12 @@ def add_prepare(sub: Any) -> None:
                    "splitting (default 0.3)")
     p.add_argument("--image-fps", type=positive_float, default=25.0, metavar="F",
                    help="frame rate assumed for folders of images (default 25)")
+    p.add_argument("--face", action="store_true",
+                   help="crop around the main subject's face (found with OpenCV's face "
+                   "detector, tracked and steadied) instead of the centre; stretches without a "
+                   "face are dropped")
+    p.add_argument("--margin", type=non_negative_float, metavar="M",
+                   help="with --face: crop side = face box side x (1 + M) (default 0.6)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DATASET")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_prepare)
@@ -40,9 +47,12 @@ def add_prepare(sub: Any) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     from recyclegan.data.prepare import PrepareOptions, prepare_dataset
 
+    if args.margin is not None and not args.face:
+        raise RecycleganError("--margin goes with --face")
     options = PrepareOptions(size=args.size, fps=args.fps, max_frames=args.max_frames,
                              stride=args.stride, scene_threshold=args.scene_threshold,
-                             image_fps=args.image_fps)
+                             image_fps=args.image_fps, face=args.face,
+                             **({} if args.margin is None else {"face_margin": args.margin}))
     manifest = prepare_dataset(args.sources, args.output, options, overwrite=args.overwrite,
                                progress=not args.quiet)
     print(f"{args.output}: {manifest['num_clips']} clips, {manifest['num_frames']} frames of "

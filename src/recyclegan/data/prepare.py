@@ -2,6 +2,11 @@
 
 Layout of a prepared dataset: `clip_00000.npy`, ... each of shape (frames, size, size, 3),
 one per scene of each source, plus `manifest.json` describing sources and clips.
+
+With `face`, each frame is cropped around the main subject's face instead of the centre: a
+first pass over the source finds and steadies the face (recyclegan.faces), the second crops
+through those squares; stretches without a face are dropped, and each clip records its
+squares ([cx, cy, side] per frame, in source pixels) in the manifest.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from recyclegan.data.npy_writer import NpyFrameWriter
 from recyclegan.data.sources import Source, resolve_sources
 from recyclegan.data.video_io import VideoInfo
 from recyclegan.errors import RecycleganError
+from recyclegan.faces.composite import crop_square
+from recyclegan.faces.detect import HaarFaceDetector
+from recyclegan.faces.geometry import Square
+from recyclegan.faces.track import require_face, track_faces
 from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder
 
 
@@ -40,6 +49,8 @@ class PrepareOptions:
     stride: int = 1
     scene_threshold: float = 0.3
     image_fps: float = 25.0
+    face: bool = False
+    face_margin: float = 0.6
 
     def __post_init__(self) -> None:
         if self.size < 8:
@@ -56,6 +67,8 @@ class PrepareOptions:
             )
         if not self.image_fps > 0:
             raise RecycleganError(f"--image-fps must be positive, got {self.image_fps}")
+        if not 0 <= self.face_margin <= 3:
+            raise RecycleganError(f"--margin must be between 0 and 3, got {self.face_margin}")
 
     @property
     def window_frames(self) -> int:
@@ -143,6 +156,14 @@ def _build(
     }
 
 
+def _face_squares(source: Source, options: PrepareOptions) -> list[Square | None]:
+    """First pass of --face: the crop square of every (resampled) frame of `source`."""
+    with closing(source.frames(options.image_fps)) as frames:
+        images = (frame for _, frame in resample(frames, options.fps))
+        track = track_faces(images, HaarFaceDetector(), margin=options.face_margin)
+    return require_face(track, source.path).squares
+
+
 def _prepare_source(
     index: int,
     source: Source,
@@ -164,11 +185,22 @@ def _prepare_source(
             advance()
             yield item
 
+    squares = _face_squares(source, options) if options.face else None
     with closing(source.frames(options.image_fps)) as frames:
         try:
-            for time, frame in resample(counted(frames), options.fps):
-                square = center_square(frame, options.size)
-                splitter.add(time, square, detector.is_cut(square))
+            for index, (time, frame) in enumerate(resample(counted(frames), options.fps)):
+                if squares is None:
+                    square, face = center_square(frame, options.size), None
+                else:
+                    if index >= len(squares):
+                        raise RecycleganError(f"{source.path}: decoded to more frames on the "
+                                              "second pass than on the first")
+                    face = squares[index]
+                    if face is None:  # no face here: end the clip, drop the frame
+                        splitter.skip()
+                        continue
+                    square = crop_square(frame, face, options.size)
+                splitter.add(time, square, detector.is_cut(square), face)
                 if options.max_frames is not None and splitter.total >= options.max_frames:
                     break
         finally:
@@ -208,20 +240,29 @@ class _ClipSplitter:
         self.clip_ids: list[int] = []
         self._writer: NpyFrameWriter | None = None
         self._start_time = 0.0
+        self._faces: list[list[float]] = []
 
     @property
     def total(self) -> int:
         """Frames kept so far, counting the open clip."""
         return self.kept + (self._writer.count if self._writer else 0)
 
-    def add(self, time: float, frame: np.ndarray, cut: bool) -> None:
+    def add(self, time: float, frame: np.ndarray, cut: bool, face: Square | None = None) -> None:
         if cut:
             self.end_clip()
         if self._writer is None:
             name = f"clip_{len(self.clips):05d}.npy"
             self._writer = NpyFrameWriter(self.folder / name, frame.shape)
             self._start_time = time
+            self._faces = []
         self._writer.write(frame)
+        if face is not None:
+            self._faces.append([round(face.cx, 2), round(face.cy, 2), round(face.side, 2)])
+
+    def skip(self) -> None:
+        """A frame left out (no face): it ends the open clip and counts as dropped."""
+        self.end_clip()
+        self.dropped += 1
 
     def end_clip(self) -> None:
         writer, self._writer = self._writer, None
@@ -242,6 +283,7 @@ class _ClipSplitter:
                 "start": self.kept,
                 "end": self.kept + writer.count,
                 "start_time": round(self._start_time, 6),
+                **({"faces": self._faces} if self._faces else {}),
             }
         )
         self.kept += writer.count
