@@ -10,6 +10,13 @@ face box centre (x, y) and side, in pixels of the frame, for the subject's raw b
 outliers dropped, gaps filled, not smoothed), the causal (One Euro) and the zero-lag (local
 linear) smoothers. The crop's side is (1 + margin) times the box side, and so is its jitter.
 Real motion counts as jitter too, so the smoothed figures cannot reach zero on a moving face.
+
+Seam: each frame's face crop (margin 0.6, 256 px) is replaced by a stand-in translation
+that changes its colours strongly (a different skin tone and lighting: channels scaled by
+1.25, 0.85, 0.7, plus 20 levels) and pasted back as `retarget --face` does. The seam's
+visibility is the colour step across the square's border (mean signed RGB difference between
+pixels just inside the blend ring and just outside the square) minus the same step on the
+input frame, averaged in absolute value over the channels: 0 = no seam added.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from recyclegan.data.video_io import VideoReader
+from recyclegan.faces.composite import crop_square, paste_square, seam_added
 from recyclegan.faces.detect import HaarFaceDetector
+from recyclegan.faces.geometry import Square
 from recyclegan.faces.track import (
     box_jitter,
     detect_frames,
@@ -78,6 +87,27 @@ def main() -> None:
                         ("zero-lag (local linear, sigma 3)", smooth_zero_lag(chosen))):
         print("| " + name + " | " + " | ".join(f"{value:.2f}" for value in box_jitter(boxes))
               + " |")
+    seam_table(frames, smooth_zero_lag(chosen))
+
+
+def seam_table(frames: list[np.ndarray], boxes: np.ndarray, margin: float = 0.6) -> None:
+    print("\n| paste | seam added (levels), mean | 90th percentile |")
+    print("| --- | --- | --- |")
+    settings = {"hard edge, no colour matching": (0.0, False),
+                "feathered (0.12), no colour matching": (0.12, False),
+                "feathered (0.12), colour matched (default)": (0.12, True)}
+    for name, (feather, match) in settings.items():
+        added = []
+        for frame, (cx, cy, size) in zip(frames, boxes.tolist(), strict=True):
+            if np.isnan(cx):
+                continue
+            square = Square(cx, cy, size * (1 + margin))
+            crop = crop_square(frame, square, 256).astype(np.float32)
+            stand_in = np.clip(crop * [1.25, 0.85, 0.7] + 20, 0, 255).astype(np.uint8)
+            out = paste_square(frame, stand_in, square, feather=feather, match_colour=match)
+            # Measured at the blend ring's inner edge of the default feather in every row.
+            added.append(seam_added(out, frame, square, 0.12))
+        print(f"| {name} | {np.mean(added):.1f} | {np.percentile(added, 90):.1f} |")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Both directions are one affine map between the crop's pixels and the frame's (a 
 shift, sub-pixel), so a crop pasted back untouched lands where it came from. Pasting blends
 through a mask that is 1 inside the square and falls to 0 over a feathered border, and first
 moves the crop's colours so that, near that border, they match the frame's on average
-(a per-channel shift in Lab, measured on the ring the blend mixes). Pixels outside the
-square are the frame's, exactly.
+(a per-channel shift in Lab, measured on the ring the blend mixes). The shift applies to
+the whole crop: fading it out towards the centre left a tinted halo where it faded, so the
+face's colours move by the same amount as its surroundings'. Pixels outside the square are
+the frame's, exactly.
 """
 
 from __future__ import annotations
@@ -103,12 +105,12 @@ def _match_colour(placed: np.ndarray, under: np.ndarray, weight: np.ndarray) -> 
     return _rgb(placed_lab + shift)
 
 
-def seam_contrast(frame: np.ndarray, square: Square, feather: float = 0.12) -> float:
-    """Mean absolute RGB difference (levels) between pixels just inside a pasted square's
-    blend ring and just outside the square, paired across its four edges.
+def seam_step(frame: np.ndarray, square: Square, feather: float = 0.12) -> np.ndarray:
+    """Mean signed RGB difference (levels, one value per channel) between pixels just inside
+    a pasted square's blend ring and just outside the square, paired across its edges.
 
-    On a frame with a face pasted in, compare it with the same figure on the input frame:
-    the excess is the seam the paste added.
+    Natural texture averages out over the pairs; a colour shift between the pasted face and
+    its surroundings does not. NaNs when no pair lies inside the frame.
     """
     height, width = frame.shape[:2]
     inset, outset = feather * square.side + 1.5, 1.5
@@ -121,7 +123,7 @@ def seam_contrast(frame: np.ndarray, square: Square, feather: float = 0.12) -> f
         (np.full(64, square.left + inset), down, np.full(64, square.left - outset), down),
         (np.full(64, right - inset), down, np.full(64, right + outset), down),
     ]
-    differences = []
+    steps = []
     for x_in, y_in, x_out, y_out in pairs:
         xs = np.rint(np.stack([x_in, x_out])).astype(int)
         ys = np.rint(np.stack([y_in, y_out])).astype(int)
@@ -129,5 +131,15 @@ def seam_contrast(frame: np.ndarray, square: Square, feather: float = 0.12) -> f
         if valid.any():
             inside = frame[ys[0, valid], xs[0, valid]].astype(np.float32)
             outside = frame[ys[1, valid], xs[1, valid]].astype(np.float32)
-            differences.append(np.abs(inside - outside).mean(axis=1))
-    return float(np.concatenate(differences).mean()) if differences else float("nan")
+            steps.append(inside - outside)
+    if not steps:
+        return np.full(3, np.nan, np.float32)
+    return np.concatenate(steps).mean(axis=0)
+
+
+def seam_added(output: np.ndarray, source: np.ndarray, square: Square,
+               feather: float = 0.12) -> float:
+    """How much colour step a paste added at the square's border: the mean over channels of
+    |seam_step(output) - seam_step(source)|, in levels (0 = none)."""
+    return float(np.abs(seam_step(output, square, feather)
+                        - seam_step(source, square, feather)).mean())
