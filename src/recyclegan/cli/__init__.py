@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from recyclegan import __version__
+from recyclegan.cli.bench import add_bench
 from recyclegan.cli.data import add_prepare, add_synth
 from recyclegan.cli.infer import add_evaluate, add_export, add_retarget
 from recyclegan.cli.train import add_demo, add_train
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth(sub)
     add_evaluate(sub)
     add_demo(sub)
+    add_bench(sub)
     return parser
 
 
