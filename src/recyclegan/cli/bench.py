@@ -8,22 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recyclegan.cli.args import positive_int
+from recyclegan.cli.args import non_negative_int, positive_int
 from recyclegan.config import MODEL_SIZES, PRESETS
 from recyclegan.errors import RecycleganError
 
 if TYPE_CHECKING:
     from recyclegan.bench.suite import BenchConfig
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def _variant(text: str) -> str:
@@ -67,7 +57,7 @@ def add_bench(sub: Any) -> None:
                    help="add a torch.compile'd copy of each variant (slow to warm up)")
     p.add_argument("--steps", type=positive_int, metavar="N",
                    help="timed training steps and generator batches (default 20; CPU 10)")
-    p.add_argument("--warmup", type=_non_negative_int, metavar="N",
+    p.add_argument("--warmup", type=non_negative_int, metavar="N",
                    help="untimed training steps first (default 5; CPU 2)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames of the end-to-end clip (default 300; CPU 60)")
