@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from recyclegan.devices import autocast_dtype, memory_format, resolve_device
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.load import load_generator
 from recyclegan.inference.stabilize import Stabilizer, build_stabilizer
+
+if TYPE_CHECKING:  # both import this module
+    from recyclegan.inference.faces import FaceOptions
+    from recyclegan.inference.retarget import RetargetReport
 
 _MULTIPLE = 4  # the generator's two stride-2 downsamplings
 COMPILE_BACKEND = "inductor"  # torch.compile's backend; tests swap in "eager"
@@ -83,9 +87,9 @@ class Retargeter:
     def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
                       crf: int = 18, strict: bool = False, overwrite: bool = False,
                       progress: bool = False, hardware_encoder: bool | None = None,
-                      faces=None):
+                      faces: FaceOptions | None = None) -> RetargetReport:
         """Translate a video file (or folder of frames) into `dst`; see inference.retarget
-        (`faces`: an inference.faces.FaceOptions, to translate only the face)."""
+        (`faces`, to translate only the face: inference.faces)."""
         from recyclegan.inference.retarget import retarget_file  # it imports this module
 
         return retarget_file(self, Path(src), Path(dst), side_by_side=side_by_side, crf=crf,
