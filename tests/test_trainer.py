@@ -128,3 +128,29 @@ def test_compiled_step_does_not_recompile_after_warm_up(monkeypatch):
         for name in ref:
             assert got[name] == pytest.approx(ref[name], rel=1e-4, abs=1e-5), name
     torch._dynamo.reset()
+
+
+def test_a_nonfinite_step_changes_nothing(monkeypatch):
+    import recyclegan.losses as losses
+
+    trainer = make_trainer()
+    run_steps(trainer, steps=2)
+    before = copy.deepcopy((trainer.networks.state_dict(), trainer.opt_g.state_dict()))
+    real_recycle = losses.recycle
+    monkeypatch.setattr(losses, "recycle", lambda *a, **k: real_recycle(*a, **k) * float("nan"))
+    logged = trainer.train_step(batch(30), batch(31))
+    assert float(logged["nonfinite/generators"]) == 1.0
+    # The generator side (generators, predictors, their Adam state) is exactly as before;
+    # the discriminators' step had finite losses and went ahead.
+    after = trainer.networks.state_dict()
+    for key, value in before[0].items():
+        if not key.startswith("disc_"):
+            assert torch.equal(value, after[key]), key
+    for slot, state in before[1]["state"].items():
+        for name, value in state.items():
+            assert torch.equal(value, trainer.opt_g.state_dict()["state"][slot][name])
+    assert all(torch.isfinite(image).all() for image in trainer.pool_b.images)
+    monkeypatch.setattr(losses, "recycle", real_recycle)
+    logged = trainer.train_step(batch(32), batch(33))
+    assert float(logged["nonfinite/generators"]) == 0.0
+    assert float(logged["nonfinite/discriminators"]) == 0.0

@@ -171,6 +171,9 @@ class TrainConfig:
     eager bf16 training slightly slower (benchmarks/BENCHMARKS.md)."""
     compile: bool = False
     """torch.compile each network (slow first steps, faster after)."""
+    on_nan: str = "stop"
+    """A step with a NaN or infinite loss or gradient is never applied; then "stop" ends the
+    run with a message naming the term, "skip" goes on (the skipped steps are counted)."""
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "train.steps must be at least 1")
@@ -187,6 +190,8 @@ class TrainConfig:
             _require(getattr(self, name) >= 1, f"train.{name} must be at least 1")
         _require(self.precision in PRECISIONS,
                  f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        _require(self.on_nan in ("stop", "skip"),
+                 f"train.on_nan must be stop or skip, got {self.on_nan!r}")
         _require(self.channels_last in (None, True, False),
                  "train.channels_last must be true, false or null (auto)")
 

@@ -53,6 +53,10 @@ def add_train(sub: Any) -> None:
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the networks: the first steps are slow, later ones "
                    "faster (default off)")
+    p.add_argument("--on-nan", choices=["stop", "skip"],
+                   help="a step whose loss or gradient is NaN or infinite is never applied; "
+                   "then stop (default, naming the term) or skip it and go on (counted in "
+                   "TensorBoard as train/skipped_steps)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in RUN exactly where its last checkpoint left off")
     p.add_argument("--overwrite", action="store_true", help="replace an existing RUN")
@@ -72,7 +76,8 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
         ("device", args.device), ("seed", args.seed), ("sample_every", args.sample_every),
         ("checkpoint_every", args.checkpoint_every), ("precision", args.precision),
-        ("channels_last", args.channels_last), ("compile", args.compile)) if value is not None}
+        ("channels_last", args.channels_last), ("compile", args.compile),
+        ("on_nan", args.on_nan)) if value is not None}
     if train:
         flags["train"] = train
     if args.num_workers is not None:

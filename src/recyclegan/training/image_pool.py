@@ -20,9 +20,10 @@ class ImagePool:
         """Return a batch of the same shape: each image is the new one, or (once the pool is
         full, with probability 1/2) a stored past one that the new image then replaces.
 
-        Images are kept in float32, whatever precision made them, so a pool mixes freely.
+        Images are kept in float32, whatever precision made them, so a pool mixes freely,
+        and NaNs (from a step whose update is skipped) are stored as 0, not kept for later.
         """
-        images = images.detach().float()
+        images = torch.nan_to_num(images.detach().float(), nan=0.0, posinf=1.0, neginf=-1.0)
         if self.capacity == 0:
             return images
         out = []

@@ -6,6 +6,7 @@ tensorboard/ (scalars).
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -43,7 +44,8 @@ PREFETCH = 3  # batches read ahead of the step that runs
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE = {"train.steps", "train.lr_decay_start", "train.device", "train.log_every",
              "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
-             "train.precision", "train.channels_last", "train.compile", "data.num_workers"}
+             "train.precision", "train.channels_last", "train.compile", "train.on_nan",
+             "data.num_workers"}
 
 
 @dataclass
@@ -200,6 +202,39 @@ def _load_state(trainer: Trainer, state: dict[str, Any], ckpt_dir: Path) -> None
                               f"{CONFIG_NAME}") from None
 
 
+class NumericalFaults:
+    """Acts on the steps whose losses or gradients were not finite (the trainer has already
+    left their updates out): "stop" ends the run naming the terms, "skip" counts them."""
+
+    def __init__(self, policy: str, dist: Distributed) -> None:
+        self.policy, self.dist = policy, dist
+        self.skipped = 0
+        self._pending: tuple[int, dict[str, torch.Tensor]] | None = None
+
+    def check_previous(self, step: int, logged: dict[str, torch.Tensor],
+                       saved_step: int) -> None:
+        """Judge the step before `step`, then hold `logged` (step `step`'s) for next time."""
+        pending, self._pending = self._pending, (step, logged) if logged else None
+        if pending is None:
+            return
+        bad_step, values = pending
+        local = bool(values["nonfinite/generators"]) or bool(values["nonfinite/discriminators"])
+        if not self.dist.any(local):
+            return
+        if self.policy == "skip":
+            self.skipped += 1
+            return
+        names = [name for name, value in values.items()
+                 if not name.startswith("nonfinite/") and not math.isfinite(float(value))]
+        if len(names) > 1 and "loss/g_total" in names:  # the sum of the terms named
+            names.remove("loss/g_total")
+        what = ", ".join(names) if names else "a gradient (the losses were finite)"
+        raise RecycleganError(
+            f"step {bad_step}: {what} became NaN or infinite; that update was not applied. "
+            f"The checkpoint of step {saved_step} is good: continue with --resume (a lower "
+            "--lr may help), or train with --on-nan skip to skip such steps")
+
+
 def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: WindowDataset,
           run_dir: Path, ckpt_dir: Path, progress: bool) -> TrainResult:
     cfg, dist = config.train, trainer.dist
@@ -223,6 +258,7 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
         saved_step = trainer.step
 
     stop, in_step = StopRequests(), False
+    faults = NumericalFaults(cfg.on_nan, dist)
     started, aside = time.monotonic(), 0.0  # `aside`: time spent on samples and checkpoints
     try:
         with (stop, batches, TrainProgress(trainer.step, cfg.steps, enabled=progress) as bar):
@@ -235,9 +271,13 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                 logged = trainer.train_step(batch_a, batch_b)
                 in_step = False
                 step = trainer.step
+                # The previous step's verdict: by now the device has finished that step, so
+                # reading it does not stall the one just queued.
+                faults.check_previous(step, logged, saved_step)
                 if step % cfg.log_every == 0 or step == cfg.steps:
                     losses = dist.mean(logged)
                     losses["lr"] = cfg.lr_at(step - 1)
+                    losses["train/skipped_steps"] = faults.skipped
                     if monitor is not None:
                         monitor.scalars(step, losses)
                     bar.show_losses(losses)
@@ -259,6 +299,7 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
     finally:
         if monitor is not None:
             monitor.close()
+    faults.check_previous(trainer.step + 1, {}, saved_step)  # the last step's verdict
     dist.barrier()  # the last checkpoint is on disk before any rank returns
     return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses,
                        checkpoint=ckpt_dir / f"step_{saved_step:08d}.safetensors",

@@ -35,9 +35,24 @@ def _set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
         module.requires_grad_(flag)
 
 
+def _nonfinite(losses: list[Tensor], optimizer: torch.optim.Optimizer) -> Tensor:
+    """1.0 (on the device) when a loss or a gradient of `optimizer`'s parameters is NaN or
+    infinite, else 0.0; fused Adam takes it as `found_inf` and then leaves every parameter
+    and moment as it was."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+             if p.grad is not None]
+    values = torch.stack([loss.detach().float() for loss in losses]
+                         + [norm.float() for norm in torch._foreach_norm(grads)])
+    return (~torch.isfinite(values).all()).float()
+
+
 class Trainer:
     """The networks, their optimisers and image pools, and the fast path of `cfg`: bf16
-    autocast, channels_last, torch.compile and fused Adam where the device supports them."""
+    autocast, channels_last, torch.compile and fused Adam.
+
+    A step whose losses or gradients are not finite changes nothing: fused Adam's `found_inf`
+    skips the update on the device, without a host synchronisation, and the step reports it
+    in `nonfinite/generators` and `nonfinite/discriminators` for the caller to act on."""
 
     def __init__(self, networks: Networks, weights: LossWeights, cfg: TrainConfig,
                  device: torch.device, dist: Distributed | None = None) -> None:
@@ -50,7 +65,7 @@ class Trainer:
                 # One graph per input shape; the step uses a handful, so none recompiles later.
                 network.compile(backend=COMPILE_BACKEND, dynamic=False)
         betas = (cfg.beta1, cfg.beta2)
-        fused = True if device.type == "cuda" else None  # one kernel for all parameters
+        fused = True  # one kernel for all parameters, and found_inf skips a bad update
         gen_params = itertools.chain(*(m.parameters() for m in networks.generator_side()))
         disc_params = itertools.chain(*(m.parameters() for m in networks.discriminator_side()))
         self.opt_g = torch.optim.Adam(gen_params, lr=cfg.lr, betas=betas, fused=fused)
@@ -94,6 +109,9 @@ class Trainer:
         with self._autocast():
             loss_g, pass_a, pass_b = self.generator_objective(real_a, real_b, n.disc_a, n.disc_b)
         loss_g.backward()
+        terms_g = [loss_g, *pass_a.terms.values(), *pass_b.terms.values()]
+        bad_g = _nonfinite(terms_g, self.opt_g)
+        self.opt_g.found_inf = bad_g
         self.opt_g.step()
 
         _set_requires_grad(discs, True)
@@ -107,11 +125,14 @@ class Trainer:
             loss_d_a, loss_d_b = self.discriminator_objective(reals_a, fakes_a, reals_b, fakes_b,
                                                               batch_size)
         (loss_d_a + loss_d_b).backward()
+        bad_d = _nonfinite([loss_d_a, loss_d_b], self.opt_d)
+        self.opt_d.found_inf = bad_d
         self.opt_d.step()
         self.step += 1
 
         logged = {"loss/g_total": loss_g.detach(), "loss/d_a": loss_d_a.detach(),
-                  "loss/d_b": loss_d_b.detach()}
+                  "loss/d_b": loss_d_b.detach(), "nonfinite/generators": bad_g,
+                  "nonfinite/discriminators": bad_d}
         for direction, result in (("a2b", pass_a), ("b2a", pass_b)):
             for name, value in result.terms.items():
                 logged[f"{direction}/{name}"] = value.detach()
