@@ -64,3 +64,13 @@ def test_state_must_match_the_record(tmp_path):
         {"step": 2, "weights": "step_00000001.safetensors", "state": "step_00000001.state.pt"}))
     with pytest.raises(RecycleganError, match="does not match"):
         load_checkpoint(tmp_path)
+
+
+def test_saving_clears_temporary_files_a_killed_run_left(tmp_path):
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+    stale = directory / ".step_00000002.safetensors.abc123.partial.safetensors"
+    stale.write_bytes(b"half a file")
+    save_checkpoint(directory, 3, {"w": torch.zeros(2)}, {"step": 3})
+    assert not stale.exists()
+    assert (directory / "step_00000003.safetensors").is_file()

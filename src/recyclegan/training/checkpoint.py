@@ -54,11 +54,15 @@ def save_checkpoint(directory: Path, step: int, weights: dict[str, torch.Tensor]
 
 
 def _prune(directory: Path, keep: int) -> None:
+    """Keep the newest `keep` pairs, and remove temporary files a killed run left (a run has
+    one writer, and it has finished writing when it prunes)."""
     pairs = sorted(directory.glob("step_*.safetensors"))
     for weights_path in pairs[:-keep]:
         weights_path.unlink(missing_ok=True)
         (directory / weights_path.name.replace(".safetensors", ".state.pt")).unlink(
             missing_ok=True)
+    for partial in directory.glob(".*.partial*"):
+        partial.unlink(missing_ok=True)
 
 
 def latest_step(directory: Path) -> int | None:
