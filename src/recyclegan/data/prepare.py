@@ -36,7 +36,7 @@ from recyclegan.faces.composite import crop_square
 from recyclegan.faces.detect import HaarFaceDetector
 from recyclegan.faces.geometry import Square
 from recyclegan.faces.track import require_face, track_faces
-from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder
+from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder, sha256_file
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,7 @@ class _ClipSplitter:
                 "start": self.kept,
                 "end": self.kept + writer.count,
                 "start_time": round(self._start_time, 6),
+                "sha256": sha256_file(writer.path),
                 **({"faces": self._faces} if self._faces else {}),
             }
         )

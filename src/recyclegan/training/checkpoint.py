@@ -4,7 +4,8 @@ Layout in RUN/checkpoints/:
     step_00001000.safetensors   every network's tensors, named `gen_ab.net.0.weight`, ...
     step_00001000.state.pt      step, optimisers, image pools, RNG states (tensors and plain
                                 Python values only, loaded with weights_only=True)
-    latest.json                 the newest complete pair; written last, atomically
+    latest.json                 the newest complete pair and the sha256 of both files;
+                                written last, atomically; the checksums are checked on load
 
 A crash at any moment leaves latest.json pointing at a complete pair.
 """
@@ -21,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write, atomic_write_text
+from recyclegan.fileio import atomic_write, atomic_write_text, sha256_file
 
 LATEST = "latest.json"
 
@@ -47,8 +48,11 @@ def save_checkpoint(directory: Path, step: int, weights: dict[str, torch.Tensor]
     atomic_write(directory / weights_name,
                  lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))
     atomic_write(directory / state_name, lambda tmp: torch.save(state, tmp))
+    checksums = {"weights": sha256_file(directory / weights_name),
+                 "state": sha256_file(directory / state_name)}
     atomic_write_text(directory / LATEST, json.dumps(
-        {"step": step, "weights": weights_name, "state": state_name}, indent=2) + "\n")
+        {"step": step, "weights": weights_name, "state": state_name, "sha256": checksums},
+        indent=2) + "\n")
     _prune(directory, keep)
     return directory / weights_name
 
@@ -72,16 +76,29 @@ def latest_step(directory: Path) -> int | None:
         return None
 
 
-def _read_latest(directory: Path) -> tuple[int, Path, Path]:
+def _read_latest(directory: Path, check: tuple[str, ...] = ("weights", "state")
+                 ) -> tuple[int, Path, Path]:
+    """The step and files latest.json names, after checking the checksums of those in
+    `check` ("weights", "state")."""
     latest = directory / LATEST
     if not latest.is_file():
         raise RecycleganError(f"{directory}: no checkpoint yet (no {LATEST}); train first")
     try:
         record = json.loads(latest.read_text())
         step, weights_name, state_name = record["step"], record["weights"], record["state"]
+        checksums = {"weights": str(record["sha256"]["weights"]),
+                     "state": str(record["sha256"]["state"])}
     except (OSError, ValueError, KeyError, TypeError):
         raise RecycleganError(f"{latest}: unreadable checkpoint record") from None
-    return int(step), directory / weights_name, directory / state_name
+    paths = {"weights": directory / weights_name, "state": directory / state_name}
+    for kind in check:
+        path = paths[kind]
+        if not path.is_file():
+            raise RecycleganError(f"{path} is missing (named by {LATEST})")
+        if sha256_file(path) != checksums[kind]:
+            raise RecycleganError(f"{path} does not match its checksum in {LATEST}: the file "
+                                  "was changed or damaged")
+    return int(step), paths["weights"], paths["state"]
 
 
 def load_weights(directory: Path, prefix: str = "",
@@ -90,20 +107,25 @@ def load_weights(directory: Path, prefix: str = "",
 
     Reads only those tensors, so loading one generator does not read the predictors.
     """
-    step, weights_path, _ = _read_latest(directory)
+    step, weights_path, _ = _read_latest(directory, check=("weights",))
+    return step, _read_tensors(weights_path, prefix, map_location)
+
+
+def _read_tensors(weights_path: Path, prefix: str, map_location: str | torch.device
+                  ) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(weights_path), framework="pt", device=str(map_location)) as handle:
-            weights = {name: handle.get_tensor(name) for name in handle.keys()
-                       if name.startswith(prefix)}
+            return {name: handle.get_tensor(name) for name in handle.keys()
+                    if name.startswith(prefix)}
     except (OSError, SafetensorError) as exc:
         raise RecycleganError(f"{weights_path}: cannot read weights ({exc})") from None
-    return step, weights
 
 
 def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Load the pair that latest.json names. Never unpickles code (weights_only=True)."""
-    step, _, state_path = _read_latest(directory)
-    _, weights = load_weights(directory, map_location=map_location)
+    """Load the pair that latest.json names, checksums checked. Never unpickles code
+    (weights_only=True)."""
+    step, weights_path, state_path = _read_latest(directory)
+    weights = _read_tensors(weights_path, "", map_location)
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any failure here means an unusable file
