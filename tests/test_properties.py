@@ -95,13 +95,14 @@ def intact_clip(tmp_path, av_clip):
 
 @settings(max_examples=30, deadline=5000,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
-                      max_size=20),
-       keep=st.floats(0.05, 1.0))
-def test_damaged_bytes_never_crash_or_hang(tmp_path_factory, intact_clip, flips, keep):
-    data = bytearray(intact_clip[:max(1, int(len(intact_clip) * keep))])
+# Positions as whole parts per million, not floats: training tests flush denormals for the
+# whole process, and hypothesis refuses to draw floats then.
+@given(flips=st.lists(st.tuples(st.integers(0, 999_999), st.integers(1, 255)), max_size=20),
+       keep_percent=st.integers(5, 100))
+def test_damaged_bytes_never_crash_or_hang(tmp_path_factory, intact_clip, flips, keep_percent):
+    data = bytearray(intact_clip[:max(1, len(intact_clip) * keep_percent // 100)])
     for where, mask in flips:
-        data[int(where * len(data))] ^= mask
+        data[where * len(data) // 1_000_000] ^= mask
     path = tmp_path_factory.mktemp("damaged") / "clip.mp4"
     path.write_bytes(bytes(data))
     faulthandler.dump_traceback_later(30, exit=True)  # a hang ends the run, loudly

@@ -141,3 +141,25 @@ def test_no_warning_for_intact_files(tmp_path, av_clip):
         warnings.simplefilter("error")
         frames, errors = _read(intact)
     assert len(frames) == FRAMES and errors == []
+
+
+def test_bytes_that_are_not_utf8_in_the_metadata_still_decode(tmp_path, av_clip):
+    # Found by the fuzz test in test_properties.py: one flipped byte in an mp4 header made
+    # PyAV raise UnicodeDecodeError while reading the container's tags.
+    intact = av_clip(tmp_path / "intact.mp4", frames=10, audio=False)
+    data = intact.read_bytes()
+    marker = b"Lavf"  # the muxer's name, in the encoder tag of every file PyAV writes
+    assert marker in data
+    damaged = _damaged(intact, "tag", data.replace(marker, b"\xe9\xff\xfe\xe9", 1))
+    frames, _ = _read(damaged)
+    assert len(frames) == 10
+
+
+def test_an_unknown_codec_tag_is_one_clear_error(tmp_path, av_clip):
+    # Also found by the fuzz test: a stream whose codec PyAV does not know has no decoder,
+    # and reading its size raised AttributeError.
+    intact = av_clip(tmp_path / "intact.mp4", frames=10, audio=False)
+    data = intact.read_bytes()
+    damaged = _damaged(intact, "codec", data.replace(b"avc1", b"zzz9"))
+    with pytest.raises(RecycleganError, match="codec is unknown to PyAV"):
+        _read(damaged)

@@ -34,7 +34,7 @@ class AudioCarrier:
         self._output = output
         self._source = source
         try:
-            self._input = av.open(str(source))
+            self._input = av.open(str(source), metadata_errors="replace")
         except av.FFmpegError as error:
             raise RecycleganError(f"{source}: cannot read its audio ({reason(error)})") from None
         self._routes: dict[int, tuple[av.AudioStream, bool]] = {}
