@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import threading
 
 import pytest
 import torch
@@ -172,3 +173,14 @@ def test_loader_workers_give_the_same_run(datasets, tmp_path):
     train_run(*datasets, workers, overrides, progress=False)
     a, b = final_weights(inline), final_weights(workers)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_reading_ahead_in_a_thread_gives_the_same_run(datasets, tmp_path, monkeypatch):
+    # The GPU's path (a data thread reading ahead), taken here on the CPU.
+    inline, ahead = tmp_path / "inline", tmp_path / "ahead"
+    train_run(*datasets, inline, tiny_overrides(4), progress=False)
+    monkeypatch.setattr(run_module, "_reads_ahead", lambda device: True)
+    train_run(*datasets, ahead, tiny_overrides(4), progress=False)
+    a, b = final_weights(inline), final_weights(ahead)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not [t for t in threading.enumerate() if t.name == "recyclegan-data"]
