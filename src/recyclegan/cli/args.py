@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 
 def _whole_number(text: str, least: int) -> int:
@@ -23,24 +25,22 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, fits: Callable[[float], bool], wanted: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not fits(value):  # NaN fits nothing
+        raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _number(text, lambda v: 0 < v < math.inf, "a positive number")
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+    return _number(text, lambda v: 0 <= v < math.inf, "a number >= 0")
 
 
 def crf(text: str) -> int:
@@ -55,13 +55,7 @@ def crf(text: str) -> int:
 
 def unit_fraction(text: str) -> float:
     """A number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
+    return _number(text, lambda v: 0 <= v < 1, "at least 0 and below 1")
 
 
 def add_stabilize(parser: argparse.ArgumentParser) -> None:
