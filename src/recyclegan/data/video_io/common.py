@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import av
 import numpy as np
@@ -164,3 +166,18 @@ def refuse_input_as_output(output: Path, *inputs: Path | None) -> None:
             same = output.resolve() == Path(source).resolve()
         if same:
             raise RecycleganError(f"{output}: this is the input itself; choose another output")
+
+
+class CommitOnExit:
+    """A writer used in a `with` block: `close()` (the output appears under its final name)
+    when the block ends normally, `abort()` (nothing is left behind) when it raises."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if error is None:
+            self.close()  # type: ignore[attr-defined]
+        else:
+            self.abort()  # type: ignore[attr-defined]

@@ -6,16 +6,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
-from recyclegan.data.video_io.common import StreamInfo, refuse_input_as_output
+from recyclegan.data.video_io.common import CommitOnExit, StreamInfo, refuse_input_as_output
 from recyclegan.errors import RecycleganError
 
 
-class FrameFolderWriter:
+class FrameFolderWriter(CommitOnExit):
     """Write RGB frames as frame_000001.png, frame_000002.png, ... into the folder `path`.
 
     Frames go to a hidden temporary folder beside `path`, renamed by `close`, so `path` only
@@ -77,20 +76,6 @@ class FrameFolderWriter:
         if self._temporary is not None:
             shutil.rmtree(self._temporary, ignore_errors=True)
             self._temporary = None
-
-    def __enter__(self) -> FrameFolderWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if error is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def check_frame(path: Path, frame: np.ndarray, shape: tuple[int, int] | None) -> tuple[int, int]:

@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import numpy as np
@@ -20,6 +19,7 @@ from recyclegan.data.video_io.common import (
     FALLBACK_FPS,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
+    CommitOnExit,
     StreamInfo,
     rate_fraction,
     reason,
@@ -29,7 +29,7 @@ from recyclegan.data.video_io.frame_folder import FrameFolderWriter, check_frame
 from recyclegan.errors import RecycleganError
 
 
-class VideoWriter:
+class VideoWriter(CommitOnExit):
     """Encode RGB uint8 HxWx3 frames to mp4, mkv, mov (H.264), webm (VP9) or avi (MPEG-4).
 
     Timing follows `info`: pass each frame's `pts` in units of `info.time_base` (as
@@ -149,20 +149,6 @@ class VideoWriter:
             self._container = None
         if self._temporary is not None:
             self._temporary.unlink(missing_ok=True)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if error is None:
-            self.close()
-        else:
-            self.abort()
 
     def _next_pts(self, pts: int | None) -> int:
         if pts is None:
