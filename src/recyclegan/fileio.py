@@ -12,17 +12,38 @@ from pathlib import Path
 from recyclegan.errors import RecycleganError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def temporary_beside(path: Path, prefix: str | None = None) -> Path:
+    """Create an empty hidden file beside `path` whose name ends in `.partial<suffix>`.
+
+    Its permissions are those a plain `open` would give (mkstemp's are owner-only), so the
+    file keeps them when renamed to `path`.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=prefix or f".{path.name}.",
+                                suffix=f".partial{path.suffix}", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, flush it, then rename it to `path`.
 
     The temporary name keeps `path`'s suffix so that writers choosing a format by
     extension (PNG, safetensors) still work.
     """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{path.suffix}",
-                                    dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_beside(path)
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:

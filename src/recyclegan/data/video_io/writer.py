@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +26,7 @@ from recyclegan.data.video_io.common import (
 )
 from recyclegan.data.video_io.frame_folder import FrameFolderWriter, check_frame
 from recyclegan.errors import RecycleganError
+from recyclegan.fileio import temporary_beside
 
 
 class VideoWriter(CommitOnExit):
@@ -39,7 +39,9 @@ class VideoWriter(CommitOnExit):
     `info`'s; odd sides are padded by one replicated pixel, as yuv420p needs even ones.
     `audio_from` is a file whose audio streams are carried over (see AudioCarrier).
     `hardware` encodes H.264 with NVIDIA's NVENC (constant quality `crf`) when FFmpeg can
-    open it here, and with libx264 otherwise; `codec` is the encoder used.
+    open it here, and with libx264 otherwise; `codec` is the encoder used. `tags` become
+    the container's metadata (mp4 and mov keep any key; AVI keeps only a few, `comment`
+    among them).
 
     The file is written under a hidden temporary name beside `path` and renamed by `close`;
     leaving a `with` block by an exception (Ctrl-C included) deletes it, so `path` never holds
@@ -55,6 +57,7 @@ class VideoWriter(CommitOnExit):
         size: tuple[int, int] | None = None,
         codec: str | None = None,
         hardware: bool = False,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.frames = 0
@@ -81,13 +84,11 @@ class VideoWriter(CommitOnExit):
         self._container: av.container.OutputContainer | None = None
         self._temporary: Path | None = None
         try:
-            fd, name = tempfile.mkstemp(
-                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}",
-                dir=self.path.parent,
-            )
-            os.close(fd)
-            self._temporary = Path(name)
-            self._container = av.open(name, mode="w")
+            self._temporary = temporary_beside(self.path, f".{self.path.stem}.")
+            # mp4 and mov drop tags they have no atom for unless asked to keep them.
+            options = {"movflags": "use_metadata_tags"} if suffix in (".mp4", ".mov") else {}
+            self._container = av.open(str(self._temporary), mode="w", options=options)
+            self._container.metadata.update(tags or {})
             stream = self._container.add_stream(codec, rate=rate, options=_options(codec, crf))
             stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
@@ -170,13 +171,14 @@ def open_writer(
     crf: int = 18,
     size: tuple[int, int] | None = None,
     hardware: bool = False,
+    tags: dict[str, str] | None = None,
 ) -> VideoWriter | FrameFolderWriter:
     """A VideoWriter for a path with a video extension; otherwise a FrameFolderWriter, which
-    writes PNG frames and keeps no audio."""
+    writes PNG frames and keeps no audio and no tags."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ENCODERS:
-        return VideoWriter(path, info, audio_from, crf, size, hardware=hardware)
+        return VideoWriter(path, info, audio_from, crf, size, hardware=hardware, tags=tags)
     if suffix in VIDEO_EXTENSIONS or suffix in IMAGE_EXTENSIONS:
         known = " ".join(sorted(ENCODERS))
         raise RecycleganError(
