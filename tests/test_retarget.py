@@ -14,6 +14,7 @@ from recyclegan.data.video_io import VideoReader, VideoWriter, probe_video
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.retarget import plan_outputs, retarget_paths
 from recyclegan.inference.translate import Retargeter
+from recyclegan.provenance.watermark import Watermarker
 from recyclegan.training.run import train_run
 from tiny import make_dataset, tiny_overrides
 
@@ -171,9 +172,9 @@ def test_threaded_retarget_equals_translating_the_frames(retargeter, tmp_path, a
     with VideoReader(tmp_path / "out") as reader:
         written = [frame.image for frame in reader]
     assert len(written) == 21
+    mark = Watermarker(retargeter.run_hash)  # the whole composed frame carries the mark
     for frame, out, pair in zip(inputs, expected, written, strict=True):
-        assert np.array_equal(pair[:, 32:], out)
-        assert np.array_equal(pair[:, :32], retargeter.prepare(frame))
+        assert np.array_equal(pair, mark(np.concatenate([retargeter.prepare(frame), out], 1)))
     assert not background_threads()
 
 

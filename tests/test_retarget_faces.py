@@ -10,6 +10,7 @@ from recyclegan.data.video_io import VideoReader, write_video
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.faces import FaceOptions, find_face_squares
 from recyclegan.inference.translate import Retargeter
+from recyclegan.provenance.watermark import Watermarker
 from recyclegan.training.run import train_run
 from tiny import make_dataset, tiny_overrides
 
@@ -50,6 +51,7 @@ def test_face_is_pasted_back_and_the_rest_is_the_input(run_dir, tmp_path, face_c
     assert report.frames == len(inputs) == len(outputs) == len(squares)
     assert outputs.shape == inputs.shape
     changed_faces = 0
+    mark = Watermarker(retargeter.run_hash)
     for square, frame, out in zip(squares, inputs, outputs, strict=True):
         outside = np.ones(frame.shape[:2], bool)
         if square is not None:
@@ -59,7 +61,8 @@ def test_face_is_pasted_back_and_the_rest_is_the_input(run_dir, tmp_path, face_c
             outside[max(top, 0):bottom, max(left, 0):right] = False
             inside = ~outside
             changed_faces += np.abs(out[inside].astype(int) - frame[inside]).mean() > 5
-        assert np.array_equal(out[outside], frame[outside])  # PNG output: exactly the input
+        # PNG output: exactly the input, with the whole frame's watermark
+        assert np.array_equal(out[outside], mark(frame)[outside])
     assert changed_faces >= 0.8 * sum(square is not None for square in squares)
 
 

@@ -13,6 +13,7 @@ import warnings
 from recyclegan import __version__
 from recyclegan.cli.bench import add_bench
 from recyclegan.cli.data import add_prepare, add_synth
+from recyclegan.cli.detect import add_detect
 from recyclegan.cli.infer import add_evaluate, add_export, add_retarget
 from recyclegan.cli.train import add_demo, add_train
 from recyclegan.errors import RecycleganError
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate(sub)
     add_demo(sub)
     add_bench(sub)
+    add_detect(sub)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,18 @@ def add_retarget(sub: Any) -> None:
                    help="stop at the first frame that cannot be decoded instead of warning")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    marks = p.add_argument_group(
+        "disclosure", "Outputs say they are synthetic: every frame carries an invisible "
+        "watermark naming recyclegan and the run (`recyclegan detect` finds it, also after "
+        "re-encoding, scaling or cropping), and video files carry disclosure tags.")
+    marks.add_argument("--no-watermark", action="store_true",
+                       help="leave the frames unmarked (prints a notice; the tags remain)")
+    marks.add_argument("--sign-key", type=Path, metavar="KEY",
+                       help="PEM private key: sign each output with a C2PA manifest (tool, "
+                       "run, source file hash; mp4, mov and avi). Needs the c2pa extra: "
+                       "pip install 'recyclegan[c2pa]'")
+    marks.add_argument("--sign-cert", type=Path, metavar="CERT",
+                       help="PEM signing certificate (and its chain) for --sign-key")
     p.set_defaults(handler=run_retarget)
 
 
@@ -72,11 +85,17 @@ def run_retarget(args: argparse.Namespace) -> int:
     from recyclegan.devices import rank_device
     from recyclegan.distributed import from_environment
     from recyclegan.inference.faces import FaceOptions
-    from recyclegan.inference.retarget import retarget_paths
+    from recyclegan.inference.retarget import Marking, retarget_paths
     from recyclegan.inference.translate import Retargeter
 
     if (args.face_only or args.margin is not None) and not args.face:
         raise RecycleganError("--face-only and --margin go with --face")
+    marking = Marking(watermark=not args.no_watermark, sign_key=args.sign_key,
+                      sign_cert=args.sign_cert)
+    if args.no_watermark:
+        print("recyclegan retarget: notice: --no-watermark: the frames carry no invisible mark, "
+              "so nothing shows they are synthetic once the file's tags are gone; please say "
+              "so wherever you publish them", file=sys.stderr)
     # Under torchrun each process takes its own GPU and its share of the inputs; the ranks
     # only agree (over gloo on the CPU) that every output may be written.
     dist = from_environment("cpu")
@@ -93,11 +112,13 @@ def run_retarget(args: argparse.Namespace) -> int:
                                  side_by_side=args.side_by_side, crf=args.crf,
                                  strict=args.strict, overwrite=args.overwrite,
                                  progress=not args.quiet, shard=(dist.rank, dist.world_size),
-                                 agree=dist.agree, faces=faces)
+                                 agree=dist.agree, faces=faces, marking=marking)
     finally:
         dist.close()
     for report in reports:
-        print(f"{report.output}: {report.frames} frames from {report.source}")
+        marks = ", ".join(["watermarked"] * report.watermarked + ["signed"] * report.signed)
+        print(f"{report.output}: {report.frames} frames from {report.source} "
+              f"(run {report.run_hash[:16]}{', ' + marks if marks else ''})")
     return 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from recyclegan.config import RunConfig, config_from_dict, read_yaml
 from recyclegan.errors import RecycleganError
@@ -87,3 +89,16 @@ def load_output_predictor(run_dir: Path, direction: str = "a2b",
     predictor = build_predictor(model)
     _load_network(run_dir, "pred_b" if direction == "a2b" else "pred_a", predictor, device)
     return predictor
+
+
+def weights_hash(network: nn.Module) -> str:
+    """Hex SHA-256 of a network's weights (names, types, shapes and values, in name order).
+
+    It names the trained generator, and so the run and checkpoint, that made an output:
+    outputs carry it in their tags and its start in their watermark."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        values = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{values.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(values.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

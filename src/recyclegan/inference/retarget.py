@@ -4,6 +4,10 @@ Decoding, translation and encoding stream frame by frame, so memory does not gro
 video. The output keeps the input's timestamps (and so its frame count and frame rate) and
 its audio; it appears under its final name only when complete.
 
+Every output says it is synthetic: each frame carries the invisible watermark of
+recyclegan.provenance (unless `Marking(watermark=False)`), video files carry disclosure
+tags, and with a key and certificate the file gets a signed C2PA manifest.
+
 Three threads share the work: one decodes and prepares frames, the caller's thread runs the
 model, one composes and encodes (see recyclegan.background). Each hand-over holds two batches
 of frames, or 16 frames at small batch sizes, which evens out the threads' uneven paces.
@@ -43,10 +47,40 @@ from recyclegan.data.video_io import (
     open_writer,
 )
 from recyclegan.errors import RecycleganError
+from recyclegan.fileio import sha256_file
 from recyclegan.inference.faces import FaceOptions, find_face_squares, translate_faces
 from recyclegan.inference.translate import Retargeter
+from recyclegan.provenance import c2pa
+from recyclegan.provenance.metadata import disclosure_tags
+from recyclegan.provenance.watermark import DEFAULT_STRENGTH, Watermarker
 
 _QUEUED_BATCHES, _MIN_QUEUED_FRAMES = 2, 16
+
+
+@dataclass(frozen=True)
+class Marking:
+    """How outputs disclose that they are synthetic (see recyclegan.provenance): the
+    watermark in every frame (on by default) and, with a PEM key and certificate, a signed
+    C2PA manifest (mp4, mov and avi only)."""
+
+    watermark: bool = True
+    strength: float = DEFAULT_STRENGTH
+    sign_key: Path | None = None
+    sign_cert: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.sign_key is None) != (self.sign_cert is None):
+            raise RecycleganError("signing needs both a key and a certificate "
+                                  "(--sign-key and --sign-cert)")
+
+    @property
+    def signs(self) -> bool:
+        return self.sign_key is not None
+
+    def check(self, dst: Path) -> None:
+        """Refuse, before any work, an output or credentials signing would refuse."""
+        if self.signs:
+            c2pa.check_signing(dst, self.sign_key, self.sign_cert)
 
 
 @dataclass
@@ -56,6 +90,9 @@ class RetargetReport:
     frames: int
     decode_errors: list[DecodeError] = field(default_factory=list)
     encoder: str | None = None  # None for a folder of PNG frames
+    run_hash: str = ""
+    watermarked: bool = True
+    signed: bool = False
 
 
 def _is_video_name(path: Path) -> bool:
@@ -123,15 +160,19 @@ def _progress(enabled: bool) -> Progress:
 def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side: bool = False,
                   crf: int = 18, strict: bool = False, overwrite: bool = False,
                   progress: bool = True, hardware_encoder: bool | None = None,
-                  faces: FaceOptions | None = None) -> RetargetReport:
+                  faces: FaceOptions | None = None,
+                  marking: Marking = Marking()) -> RetargetReport:
     """Translate one video file or folder of frames into `dst` (a video, or a PNG folder).
 
     `hardware_encoder` (None = when translating on CUDA) encodes H.264 with NVENC where
     FFmpeg can open it, else with libx264. With `faces`, only the subject's face is
-    translated and pasted back (see inference.faces).
+    translated and pasted back (see inference.faces). `marking`: see Marking.
     """
     src, dst = Path(src), Path(dst)
     _check_output(src, dst, overwrite)
+    marking.check(dst)
+    run_hash = retargeter.run_hash
+    marker = Watermarker(run_hash, marking.strength) if marking.watermark else None
     if hardware_encoder is None:
         hardware_encoder = retargeter.device.type == "cuda"
     depth = max(_QUEUED_BATCHES * retargeter.batch_size, _MIN_QUEUED_FRAMES)
@@ -155,28 +196,48 @@ def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side:
             size = _compose(first[1], first[2], side_by_side).shape[1::-1]
             audio_from = src if src.is_file() else None
             dst.parent.mkdir(parents=True, exist_ok=True)
+            tags = disclosure_tags(run_hash, retargeter.direction)
             with _old_folder_aside(dst), open_writer(dst, reader.info, audio_from=audio_from,
                                                      crf=crf, size=size,
-                                                     hardware=hardware_encoder) as writer:
+                                                     hardware=hardware_encoder,
+                                                     tags=tags) as writer:
                 _encode_in_background(writer, itertools.chain([first], translated),
-                                      side_by_side, depth, lambda: _advance(bar, task))
+                                      side_by_side, depth, lambda: _advance(bar, task),
+                                      marker)
         errors = reader.decode_errors
+    if marking.signs:
+        _sign(src, dst, run_hash, retargeter.direction, marking)
     if errors:
         warnings.warn(f"{src}: {describe_decode_errors(errors)}; the frames that decoded were "
                       "retargeted (pass --strict to stop instead)", stacklevel=2)
     encoder_name = writer.codec if isinstance(writer, VideoWriter) else None
     return RetargetReport(source=src, output=dst, frames=writer.frames, decode_errors=errors,
-                          encoder=encoder_name)
+                          encoder=encoder_name, run_hash=run_hash,
+                          watermarked=marker is not None, signed=marking.signs)
+
+
+def _sign(src: Path, dst: Path, run_hash: str, direction: str, marking: Marking) -> None:
+    """Embed the signed manifest in place; a failure removes the unsigned output, since
+    a signed one was asked for."""
+    claim = {"run": run_hash, "direction": direction,
+             "source_sha256": sha256_file(src) if src.is_file() else None}
+    try:
+        c2pa.sign_video(dst, dst, marking.sign_key, marking.sign_cert, claim=claim)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
 
 
 def _encode_in_background(writer: VideoWriter | FrameFolderWriter,
                           items: Iterable[tuple[int | None, np.ndarray, np.ndarray]],
-                          side_by_side: bool, depth: int, advance: Callable[[], None]) -> None:
-    """Compose and write each (pts, prepared, translated) item in the encode thread."""
+                          side_by_side: bool, depth: int, advance: Callable[[], None],
+                          marker: Watermarker | None) -> None:
+    """Compose, mark and write each (pts, prepared, translated) item in the encode thread."""
 
     def encode(item: tuple[int | None, np.ndarray, np.ndarray]) -> None:
         pts, prepared, translated = item
-        writer.write(_compose(prepared, translated, side_by_side), pts)
+        frame = _compose(prepared, translated, side_by_side)
+        writer.write(frame if marker is None else marker(frame), pts)
         advance()
 
     with BackgroundSink(encode, depth, name="recyclegan-encode") as encoder:
@@ -199,7 +260,8 @@ def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path,
                    overwrite: bool = False, progress: bool = True,
                    hardware_encoder: bool | None = None, shard: tuple[int, int] = (0, 1),
                    agree: Callable[[Callable[[], Any]], Any] | None = None,
-                   faces: FaceOptions | None = None) -> list[RetargetReport]:
+                   faces: FaceOptions | None = None,
+                   marking: Marking = Marking()) -> list[RetargetReport]:
     """Retarget every input; all outputs are checked before the first one is written.
 
     `shard` = (rank, world size): this process translates every world-size-th input from
@@ -212,11 +274,12 @@ def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path,
         pairs = plan_outputs(inputs, output)
         for src, dst in pairs:
             _check_output(src, dst, overwrite)
+            marking.check(dst)
         return pairs
 
     pairs = agree(checked) if agree is not None else checked()
     rank, world_size = shard
     return [retarget_file(retargeter, src, dst, side_by_side=side_by_side, crf=crf,
                           strict=strict, overwrite=overwrite, progress=progress,
-                          hardware_encoder=hardware_encoder, faces=faces)
+                          hardware_encoder=hardware_encoder, faces=faces, marking=marking)
             for src, dst in pairs[rank::world_size]]

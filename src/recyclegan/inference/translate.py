@@ -24,12 +24,12 @@ from torch import nn
 from recyclegan.data.frames import center_square
 from recyclegan.devices import autocast_dtype, memory_format, resolve_device
 from recyclegan.errors import RecycleganError
-from recyclegan.inference.load import load_generator
+from recyclegan.inference.load import load_generator, weights_hash
 from recyclegan.inference.stabilize import Stabilizer, build_stabilizer
 
 if TYPE_CHECKING:  # both import this module
     from recyclegan.inference.faces import FaceOptions
-    from recyclegan.inference.retarget import RetargetReport
+    from recyclegan.inference.retarget import Marking, RetargetReport
 
 _MULTIPLE = 4  # the generator's two stride-2 downsamplings
 COMPILE_BACKEND = "inductor"  # torch.compile's backend; tests swap in "eager"
@@ -66,6 +66,15 @@ class Retargeter:
         self.keep_resolution = keep_resolution
         self.run_dir, self.direction = run_dir, direction
         self.stabilizer = stabilizer
+        self._run_hash: str | None = None
+
+    @property
+    def run_hash(self) -> str:
+        """The generator's weights hash (see inference.load.weights_hash), which outputs
+        carry in their watermark and tags."""
+        if self._run_hash is None:
+            self._run_hash = weights_hash(self.generator)
+        return self._run_hash
 
     @classmethod
     def from_run(cls, run_dir: str | Path, direction: str = "a2b",
@@ -87,14 +96,17 @@ class Retargeter:
     def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
                       crf: int = 18, strict: bool = False, overwrite: bool = False,
                       progress: bool = False, hardware_encoder: bool | None = None,
-                      faces: FaceOptions | None = None) -> RetargetReport:
+                      faces: FaceOptions | None = None,
+                      marking: Marking | None = None) -> RetargetReport:
         """Translate a video file (or folder of frames) into `dst`; see inference.retarget
-        (`faces`, to translate only the face: inference.faces)."""
-        from recyclegan.inference.retarget import retarget_file  # it imports this module
+        (`faces`, to translate only the face: inference.faces; `marking`: the watermark and
+        signing, default the watermark alone)."""
+        from recyclegan.inference.retarget import Marking, retarget_file  # it imports this
 
         return retarget_file(self, Path(src), Path(dst), side_by_side=side_by_side, crf=crf,
                              strict=strict, overwrite=overwrite, progress=progress,
-                             hardware_encoder=hardware_encoder, faces=faces)
+                             hardware_encoder=hardware_encoder, faces=faces,
+                             marking=marking or Marking())
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """The frame as the generator sees it: the training crop, or the whole frame.

