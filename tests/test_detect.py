@@ -2,6 +2,7 @@
 independent re-encode and rescale; unmarked videos are not flagged."""
 
 import json
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -60,10 +61,10 @@ def reencode(src, dst, crf, scale=1.0):
         width, height = (round(stream.width * scale / 2) * 2, round(stream.height * scale / 2) * 2)
         video = output.add_stream("libx264", rate=25, options={"crf": str(crf)})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        for frame in container.decode(stream):
+        for index, frame in enumerate(container.decode(stream)):
             scaled = frame.reformat(width=width, height=height, format="yuv420p",
                                     interpolation="BICUBIC")
-            scaled.pts = None
+            scaled.pts, scaled.time_base = index, Fraction(1, 25)
             output.mux(video.encode(scaled))
         output.mux(video.encode(None))
     return dst
@@ -89,6 +90,7 @@ def test_mark_survives_an_independent_reencode(capsys, marked, tmp_path, crf, sc
     assert read_tags(copy).get("synthetic") is None  # the tags are gone; the mark is not
     status, files, _ = detect(capsys, copy)
     assert status == 0 and files[0]["watermark"]["found"]
+    assert files[0]["watermark"]["frames"] == 40
     assert files[0]["watermark"]["scale"] == pytest.approx(scale, rel=0.02)
 
 

@@ -5,10 +5,10 @@ scaled or cropped since.
    the mark is the same in every frame while the content moves, so it adds up.
 2. Alignment: for each candidate scale the average is resampled so that one tile of the
    mark would span TILE pixels, folded (all tiles summed onto one), and correlated at every
-   cyclic shift with the sync bins. Only the phase of each bin counts, so under the null
-   hypothesis (no mark) each bin adds cos(uniform angle) and the correlation divided by
-   sqrt(bins / 2) is a z-score. Scales are searched coarse to fine; the best scale and shift
-   win.
+   cyclic shift with the sync bins, each bin weighted by the noise measured on nearby
+   unused bins and capped; scaled by the unused bins' own spread after the same
+   treatment, the correlation is a z-score. Scales are
+   searched coarse to fine; the best scale and shift win.
 3. At that alignment the payload bits are read from the averaged frames (the vote) and
    from each frame alone (how many frames carry a readable mark).
 
@@ -134,30 +134,36 @@ def _noise_groups() -> list[tuple[np.ndarray, np.ndarray]]:
     return groups
 
 
-def _phases(folded: np.ndarray) -> np.ndarray:
+def _phases(folded: np.ndarray) -> tuple[np.ndarray, float]:
     """Each mark bin's observation, turned by its key phase and divided by the noise
-    measured on the unused bins of about the same frequency (each component is then about
-    N(0, 1/2) without a mark), its length capped at _CAP so no one bin can dominate."""
+    measured on the unused bins of about the same frequency, its length capped at _CAP so
+    that no one bin can dominate; and the mean power of the unused bins treated alike
+    (about 1 where the noise estimate is right; without a mark, each mark bin's component
+    along any phase has half that variance)."""
     lay = layout()
     spectrum = np.fft.fft2(folded)
     observed = np.exp(1j * lay.phases) * np.conj(spectrum[lay.bins[:, 0] % TILE,
                                                           lay.bins[:, 1] % TILE])
-    power = np.abs(spectrum[lay.reference[:, 0] % TILE, lay.reference[:, 1] % TILE]) ** 2
+    unused = spectrum[lay.reference[:, 0] % TILE, lay.reference[:, 1] % TILE]
+    power = np.abs(unused) ** 2
+    reference_power = []
     for marked, reference in _noise_groups():
         # The median of |noise|^2 is ln 2 times its mean for complex Gaussian noise.
-        noise = np.median(power[reference]) / math.log(2)
-        observed[marked] /= math.sqrt(max(noise, 1e-20))
+        noise = max(float(np.median(power[reference])) / math.log(2), 1e-20)
+        observed[marked] /= math.sqrt(noise)
+        reference_power.append(np.minimum(power[reference] / noise, _CAP**2))
     length = np.abs(observed)
-    return observed * np.minimum(1.0, _CAP / np.maximum(length, 1e-12))
+    capped = observed * np.minimum(1.0, _CAP / np.maximum(length, 1e-12))
+    return capped, float(np.mean(np.concatenate(reference_power)))
 
 
-def _sync_surface(observed: np.ndarray) -> np.ndarray:
+def _sync_surface(observed: np.ndarray, null_power: float) -> np.ndarray:
     """Sync z-score at every cyclic shift (TILE x TILE)."""
     lay = layout()
     grid = np.zeros((TILE, TILE), np.complex128)
     sync = lay.sync
     grid[lay.bins[sync, 0] % TILE, lay.bins[sync, 1] % TILE] = observed[sync]
-    return np.fft.fft2(grid).real / math.sqrt(sync.sum() / 2)
+    return np.fft.fft2(grid).real / math.sqrt(max(sync.sum() * null_power / 2, 1e-20))
 
 
 def _bits_at(observed: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
@@ -170,7 +176,7 @@ def _bits_at(observed: np.ndarray, shift: tuple[int, int]) -> np.ndarray:
 
 
 def _score(image: np.ndarray, scale: float) -> Alignment:
-    surface = _sync_surface(_phases(_fold(_resample(image, scale))))
+    surface = _sync_surface(*_phases(_fold(_resample(image, scale))))
     row, column = np.unravel_index(int(np.argmax(surface)), surface.shape)
     return Alignment(scale, (int(row), int(column)), float(surface[row, column]))
 
@@ -216,8 +222,8 @@ def align(mean_residual: np.ndarray) -> Alignment:
 
 def read_bits(res: np.ndarray, alignment: Alignment) -> tuple[float, np.ndarray]:
     """(sync z-score, soft payload bits) of one residual at a known alignment."""
-    observed = _phases(_fold(_resample(res, alignment.scale)))
-    surface = _sync_surface(observed)
+    observed, null_power = _phases(_fold(_resample(res, alignment.scale)))
+    surface = _sync_surface(observed, null_power)
     return float(surface[alignment.shift]), _bits_at(observed, alignment.shift)
 
 
