@@ -8,6 +8,7 @@ from typing import Any
 
 from recyclegan.cli.args import positive_float, positive_int
 from recyclegan.config import MODEL_SIZES, PRESETS, merge_overrides, read_yaml
+from recyclegan.errors import RecycleganError
 
 
 def add_train(sub: Any) -> None:
@@ -66,6 +67,9 @@ def add_train(sub: Any) -> None:
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Config overrides from --config and the explicitly given flags (flags win)."""
+    if args.config and args.config.exists() and not args.config.is_file():
+        # a pipe would keep the YAML reader waiting for a writer
+        raise RecycleganError(f"--config {args.config}: not a regular file; pass a YAML file")
     overrides = read_yaml(args.config) if args.config else {}
     flags: dict[str, Any] = {}
     if args.model_size:

@@ -22,6 +22,10 @@ MANIFEST_NAME = "manifest.json"
 def load_manifest(root: str | Path) -> dict:
     """Read and check a prepared dataset's manifest, including every clip file's shape."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise RecycleganError(
+            f"{root}: not a folder; a prepared dataset is the folder `recyclegan prepare` writes"
+        )
     if not root.is_dir():
         raise RecycleganError(
             f"{root}: no such dataset folder; create one with `recyclegan prepare`"

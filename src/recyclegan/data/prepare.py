@@ -11,9 +11,11 @@ squares ([cx, cy, side] per frame, in source pixels) in the manifest.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass
@@ -37,6 +39,9 @@ from recyclegan.faces.detect import HaarFaceDetector
 from recyclegan.faces.geometry import Square
 from recyclegan.faces.track import require_face, track_faces
 from recyclegan.fileio import atomic_write_text, check_output_folder, install_folder, sha256_file
+
+# Frames with a shorter side than this are prepared, with a warning: enlarged, they blur.
+SMALL_FRAME = 16
 
 
 @dataclass(frozen=True)
@@ -86,25 +91,62 @@ def prepare_dataset(
     """Decode, resample, crop and split every source into clips under `out_dir`.
 
     Everything is written to a hidden sibling folder that moves into place only once
-    complete, so a failed or interrupted run leaves no dataset behind. Returns the manifest.
+    complete, so a failed or interrupted run leaves no dataset behind (one killed outright
+    leaves its hidden folder, which the next run to the same output deletes). Returns the
+    manifest.
     """
     out_dir = Path(out_dir)
     resolved = resolve_sources(sources)
     target = out_dir.resolve()  # so that "." or "data/.." still name a folder and its parent
     _check_output(out_dir, target, sources, overwrite)
     infos = [source.info(options.image_fps) for source in resolved]
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _warn_small_frames(resolved, infos, options.size)
     partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(target)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
         manifest = _build(resolved, infos, partial, options, progress)
         atomic_write_text(partial / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
         install_folder(partial, target, MANIFEST_NAME)
+    except OSError as error:  # sources are read through PyAV and OpenCV: this is writing
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RecycleganError(
+            f"{out_dir}: cannot write the dataset ({error.strerror or error}); check the free "
+            "disk space and that the folder is writable"
+        ) from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return manifest
+
+
+def _warn_small_frames(sources: list[Source], infos: list[VideoInfo], size: int) -> None:
+    for source, info in zip(sources, infos, strict=True):
+        side = min(info.width, info.height)
+        if side < SMALL_FRAME and side < size:
+            warnings.warn(f"{source.path}: frames are {info.width}x{info.height} px; enlarged "
+                          f"to {size}x{size} they will look blurred", stacklevel=3)
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Delete the hidden folders of earlier runs to `target` that were killed (kill -9, power
+    loss) before they could clean up; those of runs still going are left alone."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.partial-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or not a pid at all
+        return True
+    return True
 
 
 def _check_output(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,14 +29,33 @@ def natural_key(name: str) -> list[int | str]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an RGB uint8 HxWx3 array."""
+    """Read an image file as an RGB uint8 HxWx3 array.
+
+    Every kind becomes that: grayscale is repeated into the three channels, an alpha channel
+    is dropped (as FFmpeg drops it when encoding RGBA to yuv420p), 16-bit samples are divided
+    by 256, palette images are expanded to their colours.
+    """
     try:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        with _opencv_quiet():
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     except cv2.error:
         image = None
     if image is None:
         raise RecycleganError(f"{path}: cannot read this image; check that the file is intact")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """Silence OpenCV's own log while reading: a damaged image is reported once, by us,
+    rather than also by lines such as "[ERROR:0@0.1] global grfmt_tiff.cpp ..." on stderr."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 @dataclass(frozen=True)
@@ -82,17 +102,31 @@ def resolve_source(path: str | Path) -> list[Source]:
                 f"{path}: a single image is not a clip; pass the folder that holds the frames"
             )
         return [Source(path, "video")]
+    if not path.is_dir():
+        raise RecycleganError(
+            f"{path}: neither a file nor a folder (a pipe or a device?); pass a video file or "
+            "a folder"
+        )
     sources = _resolve_folder(path)
     if not sources:
         raise RecycleganError(f"no videos or images found in {path}")
     return sources
 
 
+def _list_folder(folder: Path) -> list[Path]:
+    """The folder's visible entries in natural order."""
+    try:
+        entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
+    except OSError as error:
+        raise RecycleganError(
+            f"{folder}: cannot list this folder ({error.strerror or error}); check its "
+            "permissions"
+        ) from None
+    return sorted(entries, key=lambda entry: natural_key(entry.name))
+
+
 def _resolve_folder(folder: Path) -> list[Source]:
-    entries = sorted(
-        (entry for entry in folder.iterdir() if not entry.name.startswith(".")),
-        key=lambda entry: natural_key(entry.name),
-    )
+    entries = _list_folder(folder)
     images = [e for e in entries if e.is_file() and e.suffix.lower() in IMAGE_EXTENSIONS]
     videos = [e for e in entries if e.is_file() and e.suffix.lower() in VIDEO_EXTENSIONS]
     if images and videos:

@@ -41,20 +41,46 @@ def _names(step: int) -> tuple[str, str]:
 
 def save_checkpoint(directory: Path, step: int, weights: dict[str, torch.Tensor],
                     state: dict[str, Any], keep: int = 3) -> Path:
-    """Write weights and state for `step`, point latest.json at them, prune to `keep` pairs."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write weights and state for `step`, point latest.json at them, prune to `keep` pairs.
+
+    If writing fails (a full disk, say), the half-written pair is deleted and latest.json
+    still names the previous checkpoint; RecycleganError says so.
+    """
     weights_name, state_name = _names(step)
     tensors = {name: t.detach().cpu().contiguous() for name, t in weights.items()}
-    atomic_write(directory / weights_name,
-                 lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))
-    atomic_write(directory / state_name, lambda tmp: torch.save(state, tmp))
-    checksums = {"weights": sha256_file(directory / weights_name),
-                 "state": sha256_file(directory / state_name)}
-    atomic_write_text(directory / LATEST, json.dumps(
-        {"step": step, "weights": weights_name, "state": state_name, "sha256": checksums},
-        indent=2) + "\n")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / weights_name,
+                     lambda tmp: save_file(tensors, str(tmp), metadata={"step": str(step)}))
+        atomic_write(directory / state_name, lambda tmp: torch.save(state, tmp))
+        checksums = {"weights": sha256_file(directory / weights_name),
+                     "state": sha256_file(directory / state_name)}
+        atomic_write_text(directory / LATEST, json.dumps(
+            {"step": step, "weights": weights_name, "state": state_name, "sha256": checksums},
+            indent=2) + "\n")
+    # safetensors reports I/O failures as SafetensorError and torch.save as RuntimeError
+    except (OSError, SafetensorError, RuntimeError) as error:
+        raise _save_failed(directory, step, error) from None
     _prune(directory, keep)
     return directory / weights_name
+
+
+def _save_failed(directory: Path, step: int, error: BaseException) -> RecycleganError:
+    """Delete what was written of `step`'s pair and describe the failure."""
+    previous = latest_step(directory)
+    if previous != step:
+        for name in _names(step):
+            (directory / name).unlink(missing_ok=True)
+    kept = (f"the checkpoint of step {previous} is intact; free some space, then continue "
+            "with --resume" if previous is not None else "free some space and start again")
+    cause = getattr(error, "strerror", None) or _first_line(error)
+    return RecycleganError(f"{directory}: cannot save the checkpoint of step {step} "
+                           f"({cause}); {kept}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _prune(directory: Path, keep: int) -> None:
@@ -129,8 +155,8 @@ def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -
     try:
         state = torch.load(state_path, map_location=map_location, weights_only=True)
     except Exception as exc:  # any failure here means an unusable file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RecycleganError(f"{state_path}: cannot read training state ({first})") from None
+        raise RecycleganError(
+            f"{state_path}: cannot read training state ({_first_line(exc)})") from None
     if not isinstance(state, dict) or state.get("step") != step:
         raise RecycleganError(f"{state_path}: training state does not match {LATEST}")
     return Checkpoint(step=step, weights=weights, state=state)

@@ -83,16 +83,33 @@ def rate_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def open_input(path: str | Path) -> av.container.InputContainer:
-    """Open `path` for decoding and check it has a video stream, or raise RecycleganError."""
+def check_input_file(path: str | Path) -> None:
+    """Raise RecycleganError unless `path` is a regular file with some bytes in it.
+
+    Pipes and devices are refused before anything opens them: reading one would wait for a
+    writer, or read forever.
+    """
     if not os.path.exists(path):
         raise RecycleganError(f"{path}: no such file or folder")
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
+    if os.path.isdir(path):
+        raise RecycleganError(f"{path}: a folder, not a video file")
+    if not os.path.isfile(path):
+        raise RecycleganError(f"{path}: not a regular file (a pipe or a device?); pass a video "
+                              "file")
+    if os.path.getsize(path) == 0:
         raise RecycleganError(f"{path}: empty file (0 bytes), not a video")
+
+
+def open_input(path: str | Path) -> av.container.InputContainer:
+    """Open `path` for decoding and check it has a video stream, or raise RecycleganError."""
+    check_input_file(path)
     try:
         # Damaged or foreign metadata must not stop decoding: undecodable tag bytes are
         # replaced (a fuzz test found one flipped byte in an mp4 header raising otherwise).
         container = av.open(str(path), mode="r", metadata_errors="replace")
+    except PermissionError as error:  # PyAV's own subclasses it
+        raise RecycleganError(f"{path}: cannot read it ({reason(error)}); check its "
+                              "permissions") from None
     except av.FFmpegError as error:
         raise RecycleganError(f"{path}: not a video PyAV can decode ({reason(error)})") from None
     stream = main_video_stream(container)

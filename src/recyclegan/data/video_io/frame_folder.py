@@ -47,8 +47,18 @@ class FrameFolderWriter(CommitOnExit):
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
         check_frame(self.path, image, self._shape)
         name = f"frame_{self.frames + 1:06d}.png"
-        if not cv2.imwrite(str(self._temporary / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise RecycleganError(f"{self.path}: cannot write {name}; check the free disk space")
+        # Encoded here and written by Python, so that a full disk is an OSError naming its
+        # cause (cv2.imwrite returns False and libpng prints to stderr instead).
+        encoded, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not encoded:
+            raise RecycleganError(f"{self.path}: cannot encode {name} as PNG")
+        try:
+            (self._temporary / name).write_bytes(png.data)
+        except OSError as error:
+            raise RecycleganError(
+                f"{self.path}: cannot write {name} ({error.strerror or error}); check the free "
+                "disk space"
+            ) from None
         self.frames += 1
 
     def close(self) -> None:
