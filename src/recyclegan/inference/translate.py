@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # both import this module
     from recyclegan.inference.retarget import Marking, RetargetReport
 
 _MULTIPLE = 4  # the generator's two stride-2 downsamplings
+_SMALLEST = 2 * _MULTIPLE
 COMPILE_BACKEND = "inductor"  # torch.compile's backend; tests swap in "eager"
 T = TypeVar("T")
 
@@ -126,7 +127,9 @@ class Retargeter:
         batch = self._to_device(frames + [frames[-1]] * padding)
         x = batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         height, width = x.shape[-2:]
-        pad_h, pad_w = -height % _MULTIPLE, -width % _MULTIPLE
+        # Sides under _SMALLEST would shrink to one pixel, which instance norm refuses.
+        pad_h = max(-height % _MULTIPLE, _SMALLEST - height)
+        pad_w = max(-width % _MULTIPLE, _SMALLEST - width)
         if pad_h or pad_w:
             mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
