@@ -792,7 +792,7 @@ def test_output_on_a_read_only_disk(trained, labelled, tmp_path, capsys, synthet
     ("retarget_frames", "cannot write frame_000003.png (No space left on device); check the "
      "free disk space"),
     ("synth", "cannot write video (No space left on device)"),
-    ("evaluate", "No space left on device"),
+    ("evaluate", "; free some disk space and run it again"),
 ])
 def test_output_on_a_full_disk(trained, labelled, tmp_path, capsys, synthetic_video,
                                full_disk, command, fragment):

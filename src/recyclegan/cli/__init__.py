@@ -7,6 +7,7 @@ bad usage, 130 when interrupted), never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import warnings
 
@@ -59,5 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"recyclegan {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        hint = {errno.ENOSPC: "; free some disk space and run it again",
+                errno.EROFS: "; write the output to a writable disk"}.get(exc.errno, "")
+        print(f"recyclegan {args.command}: error: {exc.strerror or exc}{where}{hint}",
+              file=sys.stderr)
         return 1

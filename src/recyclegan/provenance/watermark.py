@@ -22,6 +22,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from recyclegan.errors import RecycleganError
@@ -132,8 +133,10 @@ def tile(run_hash: str) -> np.ndarray:
 class Watermarker:
     """Add the mark to RGB uint8 frames: `marked = Watermarker(run_hash)(frame)`.
 
-    `strength` is the mark's RMS in luma levels before rounding and clipping. The tiled
-    pattern for each frame size is computed once.
+    `strength` is the mark's RMS in luma levels before rounding and clipping. Frames are
+    whole numbers, so round(frame + mark) = frame + round(mark): the rounded mark for each
+    frame size is computed once, split into its positive and negative parts, and applied
+    with two saturating uint8 operations.
     """
 
     def __init__(self, run_hash: str, strength: float = DEFAULT_STRENGTH) -> None:
@@ -141,22 +144,25 @@ class Watermarker:
             raise RecycleganError(f"watermark strength must be positive, got {strength}")
         self.run_hash, self.strength = run_hash, strength
         self._tile = tile(run_hash) * np.float32(strength)
-        self._tiled: dict[tuple[int, int], np.ndarray] = {}
+        self._parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def pattern(self, height: int, width: int) -> np.ndarray:
         """The mark over a height x width frame, float32."""
+        reps = (-(-height // TILE), -(-width // TILE))
+        return np.ascontiguousarray(np.tile(self._tile, reps)[:height, :width])
+
+    def _split(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         key = (height, width)
-        if key not in self._tiled:
-            reps = (-(-height // TILE), -(-width // TILE))
-            self._tiled[key] = np.ascontiguousarray(np.tile(self._tile, reps)[:height, :width])
-        return self._tiled[key]
+        if key not in self._parts:
+            steps = np.rint(self.pattern(height, width)).astype(np.int16)
+            steps = np.repeat(steps[:, :, None], 3, axis=2)
+            self._parts[key] = (np.clip(steps, 0, 255).astype(np.uint8),
+                                np.clip(-steps, 0, 255).astype(np.uint8))
+        return self._parts[key]
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise RecycleganError(f"expected an HxWx3 uint8 RGB frame, got {frame.dtype} "
                                   f"{frame.shape}")
-        marked = frame.astype(np.float32)
-        marked += self.pattern(*frame.shape[:2])[:, :, None]
-        np.rint(marked, out=marked)
-        np.clip(marked, 0, 255, out=marked)
-        return marked.astype(np.uint8)
+        up, down = self._split(*frame.shape[:2])
+        return cv2.subtract(cv2.add(np.ascontiguousarray(frame), up), down)
