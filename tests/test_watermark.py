@@ -7,7 +7,8 @@ import pytest
 from recyclegan.data.frames import center_square
 from recyclegan.data.video_io import iter_video_frames
 from recyclegan.errors import RecycleganError
-from recyclegan.provenance.detect import Z_FOUND, decode_soft, detect_frames
+from recyclegan.provenance import detect
+from recyclegan.provenance.detect import Z_FOUND, Z_SURE, Alignment, decode_soft, detect_frames
 from recyclegan.provenance.watermark import (
     PAYLOAD_BITS,
     TILE,
@@ -118,3 +119,18 @@ def test_bad_frames_and_strength_are_refused():
         Watermarker(RUN, strength=0)
     tiny = detect_frames([np.zeros((16, 16, 3), np.uint8)])
     assert not tiny.found and tiny.frames == 1
+
+
+@pytest.mark.parametrize(("score", "payload", "found"), [
+    (8.0, True, True), (8.0, False, False), (Z_SURE + 1, False, True), (Z_FOUND - 1, True, False),
+])
+def test_verdict_needs_the_crc_unless_the_score_is_sure(monkeypatch, clip, score, payload, found):
+    """A middling score alone can come from noise the score misjudges; the payload's CRC
+    must then hold as well."""
+    bits = payload_bits(RUN) if payload else np.random.default_rng(1).integers(0, 2, 40)
+    soft = np.where(bits == 1, 1.0, -1.0)
+    monkeypatch.setattr(detect, "align", lambda mean: Alignment(1.0, (0, 0), score))
+    monkeypatch.setattr(detect, "read_bits", lambda res, alignment: (score, soft))
+    result = detect.detect_frames(clip[:2])
+    assert result.found is found
+    assert result.run_hash == (RUN[:6] if found and payload else None)
