@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 from fractions import Fraction
 from pathlib import Path
 
@@ -340,6 +341,93 @@ def test_8k_frames_take_bounded_time_and_memory(run_dir, tmp_path, capsys):
     assert time.monotonic() - started < 60
 
 
+def write_8k_video(path: Path, frames: int = 3) -> Path:
+    """An 8K H.264 file (libx264 ultrafast, under a second for 3 frames): each frame a
+    horizontal ramp that moves, written as yuv420p directly (no RGB conversion)."""
+    height, width = EIGHT_K
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(frames):
+            planes = np.full((height * 3 // 2, width), 128, np.uint8)  # Y, then U and V
+            planes[:height] = ((np.arange(width) // 30 + 8 * t) % 256).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame.pts = t
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_8k_video_takes_bounded_time_and_memory(run_dir, tmp_path, capsys):
+    video = write_8k_video(tmp_path / "8k.mp4")
+    started = time.monotonic()
+    tracemalloc.start()
+    try:
+        code, _, err = run_cli(capsys, "prepare", video, "-o", tmp_path / "data", "--size", "16",
+                               "--scene-threshold", "0", "-q")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0 and err == "", err
+    prepared = np.load(tmp_path / "data" / "clip_00000.npy")
+    assert prepared.shape == (3, 16, 16, 3)
+    assert prepared[0].std() > 0 and not np.array_equal(prepared[0], prepared[2])  # decoded
+    assert peak < 4 * EIGHT_K[0] * EIGHT_K[1] * 3, f"{peak / 2**20:.0f} MiB at once"
+    code, _, err = run_cli(capsys, "retarget", video, "-r", run_dir, "-o", tmp_path / "out.mp4",
+                           *TINY[2:])
+    assert code == 0 and err == "", err
+    with VideoReader(tmp_path / "out.mp4") as reader:
+        assert [f.image.shape for f in reader] == [(32, 32, 3)] * 3  # the run's size
+    assert time.monotonic() - started < 30
+
+
+def write_palette_video(path: Path, indices: list[np.ndarray]) -> None:
+    """A PNG-codec .mov in pal8, FFmpeg's palette pixel format: a byte per pixel indexing
+    PALETTE (stored as 32-bit BGRA entries)."""
+    height, width = indices[0].shape
+    table = np.zeros((256, 4), np.uint8)
+    table[: len(PALETTE), :3], table[: len(PALETTE), 3] = PALETTE[:, ::-1], 255
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "pal8"
+        for t, index in enumerate(indices):
+            frame = av.VideoFrame(width, height, "pal8")
+            stride = frame.planes[0].line_size
+            frame.planes[0].update(np.pad(index, ((0, 0), (0, stride - width))).tobytes())
+            frame.planes[1].update(table.tobytes())
+            frame.pts = t
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with av.open(str(path)) as container:  # what is tested: a palette stream
+        assert container.streams.video[0].codec_context.pix_fmt == "pal8"
+
+
+def test_palette_video_reads_as_rgb(run_dir, tmp_path, capsys):
+    indices = [(gradient(16, 24, t)[..., 0] % 4).astype(np.uint8) for t in range(3)]
+    expected = [PALETTE[index] for index in indices]
+    write_palette_video(tmp_path / "palette.mov", indices)
+    write_odd_video(tmp_path / "rgb.mov", "rgba", expected)  # lossless, its RGB equivalent
+    with VideoReader(tmp_path / "palette.mov") as reader:
+        decoded = [frame.image for frame in reader]
+    assert len(decoded) == 3
+    for image, want in zip(decoded, expected, strict=True):
+        assert image.dtype == np.uint8
+        np.testing.assert_array_equal(image, want)
+    code, _, err = run_cli(capsys, "prepare", tmp_path / "palette.mov", "-o", tmp_path / "data",
+                           "--size", "16", "--scene-threshold", "0", "-q")
+    assert code == 0 and err == "", err
+    prepared = np.load(tmp_path / "data" / "clip_00000.npy")
+    np.testing.assert_array_equal(prepared, [center_square(rgb, 16) for rgb in expected])
+    code, _, err = run_cli(capsys, "retarget", tmp_path / "palette.mov", tmp_path / "rgb.mov",
+                           "-r", run_dir, "-o", tmp_path / "out", *TINY[2:])
+    assert code == 0 and err == "", err
+    with (VideoReader(tmp_path / "out" / "palette.mov") as odd,
+          VideoReader(tmp_path / "out" / "rgb.mov") as plain):
+        pairs = list(zip(odd, plain, strict=True))
+    assert len(pairs) == 3
+    assert all(np.array_equal(a.image, b.image) for a, b in pairs)
+
+
 # -- Timing: variable frame rate --------------------------------------------------------------
 
 def test_prepare_resamples_variable_frame_rate_by_timestamps(tmp_path, capsys, av_clip):
@@ -445,6 +533,28 @@ def test_a_pipe_is_refused_at_once(run_dir, trained, tmp_path, capsys, pipe):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["palette.json", "pipe.mp4"]
 
 
+def test_evaluate_refuses_pipes_among_its_labels_at_once(labelled, tmp_path, capsys, pipe):
+    """--palette, --labels, and a pipe where a clip's ground truth should be: each refused
+    before it is opened (reading a pipe would wait for a writer forever)."""
+    labels = tmp_path / "labels"
+    shutil.copytree(labelled / "ids", labels)
+    (labels / "clip.npy").unlink()
+    os.mkfifo(labels / "clip.npy")
+    base = ["evaluate", "--pred", labelled / "pred", "--input", labelled / "rgb"]
+    cases = [
+        ([*base, "--labels", labelled / "ids", "--palette", pipe],
+         f"{pipe}: not a regular file (a pipe or a device?); pass a palette.json file"),
+        ([*base, "--labels", pipe, "--palette", labels / "palette.json"],
+         f"{pipe}: not a folder of ground-truth labels"),
+        ([*base, "--labels", labels], f"{labels / 'clip.npy'}: not a regular file"),
+    ]
+    for argv, fragment in cases:
+        started = time.monotonic()
+        code, _, err = run_cli(capsys, *argv)
+        one_line_error(code, err, fragment)
+        assert time.monotonic() - started < 30
+
+
 def test_a_pipe_inside_a_folder_of_videos_is_ignored(tmp_path, capsys, synthetic_video, pipe):
     synthetic_video(tmp_path / "clip.mp4", frames=6)
     code, _, err = run_cli(capsys, "prepare", tmp_path, "-o", tmp_path.parent / "data", "-q",
@@ -454,7 +564,7 @@ def test_a_pipe_inside_a_folder_of_videos_is_ignored(tmp_path, capsys, synthetic
                                         "pipe.mp4"]
 
 
-def test_unreadable_files_and_folders(run_dir, tmp_path, capsys, monkeypatch,
+def test_unreadable_files_and_folders(run_dir, labelled, tmp_path, capsys, monkeypatch,
                                       synthetic_video):
     """Simulated: as root, chmod 000 stops nothing. PyAV and the folder listing fail as the
     kernel makes them fail for another user."""
@@ -472,6 +582,9 @@ def test_unreadable_files_and_folders(run_dir, tmp_path, capsys, monkeypatch,
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
         return real_listdir(path)
 
+    labels = tmp_path / "labels"  # ground truth for both: the input is what is wrong
+    shutil.copytree(labelled / "ids", labels)
+    shutil.copy(labels / "clip.npy", labels / "locked.npy")
     monkeypatch.setattr(av, "open", av_open)
     monkeypatch.setattr(os, "listdir", listdir)  # what Path.iterdir reads a folder with
     for source, fragment in ((video, "cannot read it (Permission denied); check its "
@@ -479,7 +592,9 @@ def test_unreadable_files_and_folders(run_dir, tmp_path, capsys, monkeypatch,
                              (folder, "cannot list this folder (Permission denied); check "
                               "its permissions")):
         for argv in (["prepare", source, "-o", tmp_path / "data"],
-                     ["retarget", source, "-r", run_dir, "-o", tmp_path / "out.mp4", "-q"]):
+                     ["retarget", source, "-r", run_dir, "-o", tmp_path / "out.mp4", "-q"],
+                     ["evaluate", "--pred", labelled / "pred", "--input", source, "--labels",
+                      labels]):
             code, _, err = run_cli(capsys, *argv)
             one_line_error(code, err, fragment)
     assert not (tmp_path / "data").exists() and not (tmp_path / "out.mp4").exists()
@@ -533,6 +648,66 @@ def test_retarget_and_evaluate_refuse_bad_inputs(run_dir, labelled, tmp_path, ca
                            "--labels", labels)
     one_line_error(code, err.strip().splitlines()[-1], fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_media_that_is_not_a_clip(run_dir, labelled, tmp_path, capsys, audio_only_file,
+                                  junk_video):
+    """Audio only, a video stream that never decodes, one image: refused, except that
+    `retarget` translates a single image as a one-frame video."""
+    cases = [(audio_only_file, "holds no video stream"),
+             (junk_video(tmp_path / "junk.mkv"), "no decodable video frame"),
+             (junk_video(tmp_path / "junk.mp4"), "no decodable video frame"),
+             (write_png(tmp_path / "still.png", gradient(24, 40)), "a single image is not a "
+              "clip; pass the folder that holds the frames")]
+    labels = tmp_path / "labels"  # ground truth for every name: the input is what is wrong
+    shutil.copytree(labelled / "ids", labels)
+    for stem in ("speech", "junk", "still"):
+        shutil.copy(labels / "clip.npy", labels / f"{stem}.npy")
+    for source, fragment in cases:
+        if source.suffix != ".png":
+            code, _, err = run_cli(capsys, "retarget", source, "-r", run_dir, "-o",
+                                   tmp_path / "out.mp4", "-q")
+            one_line_error(code, err, f"{source}: {fragment}")
+            assert not (tmp_path / "out.mp4").exists() and not leftovers(tmp_path)
+        for model in (["--pred", labelled / "pred"], ["-r", run_dir, "--device", "cpu"]):
+            code, _, err = run_cli(capsys, "evaluate", *model, "--input", source, "--labels",
+                                   labels)
+            one_line_error(code, err, f"{source}: {fragment}")
+    code, _, err = run_cli(capsys, "retarget", tmp_path / "still.png", "-r", run_dir, "-o",
+                           tmp_path / "still.mp4", *TINY[2:])
+    assert code == 0 and err == "", err
+    with VideoReader(tmp_path / "still.mp4") as reader:
+        assert [f.image.shape for f in reader] == [(32, 32, 3)]
+
+
+def test_evaluate_refuses_a_damaged_video(run_dir, labelled, tmp_path, capsys, av_clip):
+    """Scores compare frames by position, so a lost frame would shift every later one:
+    `evaluate` stops at the first, naming the file (the intact file scores)."""
+    (tmp_path / "intact").mkdir()
+    intact = av_clip(tmp_path / "intact" / "clip.mp4", frames=30, size=32, audio=False,
+                     noise=False, options={"movflags": "faststart"}, gop=5)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    shutil.copy(labelled / "ids" / "palette.json", labels)
+    np.save(labels / "clip.npy", np.zeros((30, 32, 32), np.uint8))
+    (tmp_path / "pred").mkdir()
+    shutil.copy(intact, tmp_path / "pred")  # the translation: here the input itself
+    argv = ["evaluate", "--pred", tmp_path / "pred", "--labels", labels, "--input"]
+    code, out, err = run_cli(capsys, *argv, intact)
+    assert code == 0 and err == "" and "clip" in out, err
+    damaged = tmp_path / "damaged" / "clip.mp4"
+    damaged.parent.mkdir()
+    data = bytearray(intact.read_bytes())
+    cut = tmp_path / "cut" / "clip.mp4"
+    cut.parent.mkdir()
+    cut.write_bytes(bytes(data[: len(data) * 9 // 10]))  # 17 frames decode
+    start = len(data) * 9 // 10  # frames 18 to 30 lost
+    data[start : start + 400 : 3] = bytes(b ^ 0x5A for b in data[start : start + 400 : 3])
+    damaged.write_bytes(bytes(data))
+    for source in (cut, damaged):
+        code, _, err = run_cli(capsys, *argv, source)
+        one_line_error(code, err, f"{source}: decoding failed after ")
+        assert "; re-encode or trim the file" in err
 
 
 # -- Damaged videos, through the commands -----------------------------------------------------
@@ -793,6 +968,7 @@ def test_output_on_a_read_only_disk(trained, labelled, tmp_path, capsys, synthet
      "free disk space"),
     ("synth", "cannot write video (No space left on device)"),
     ("evaluate", "; free some disk space and run it again"),
+    ("demo", "cannot write video (No space left on device)"),
 ])
 def test_output_on_a_full_disk(trained, labelled, tmp_path, capsys, synthetic_video,
                                full_disk, command, fragment):
@@ -803,6 +979,86 @@ def test_output_on_a_full_disk(trained, labelled, tmp_path, capsys, synthetic_vi
     code, _, err = run_cli(capsys, *argv)
     one_line_error(code, err, fragment)
     assert list(disk.iterdir()) == []
+
+
+BENCH = ["bench", "--device", "cpu", "--size", "16", "--model-size", "tiny", "--skip-training",
+         "--variants", "fp32", "--generator-batch-sizes", "1", "--retarget-batch-sizes", "1",
+         "--frames", "1", "--steps", "1", "--warmup", "0", "-q"]
+
+
+@pytest.mark.parametrize("command", ["export", "bench"])
+def test_export_and_bench_on_a_read_only_disk(run_dir, tmp_path, capsys, read_only, command):
+    """Refused before the export or the benchmark runs (the probe file is all they write)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    target = disk / ("model.onnx" if command == "export" else "bench.json")
+    argv = (["export", "-r", run_dir, "--onnx", target] if command == "export"
+            else [*BENCH, "--json", target])
+    read_only(disk)
+    started = time.monotonic()
+    code, out, err = run_cli(capsys, *argv)
+    one_line_error(code, err, f"Read-only file system ({target}); write the output to a "
+                   "writable disk")
+    assert out == "" and time.monotonic() - started < 2  # nothing was measured or exported
+    assert list(disk.iterdir()) == []
+
+
+def test_export_and_bench_on_a_full_disk(run_dir, tmp_path, capsys, full_disk, monkeypatch):
+    """bench: the smallest run its flags allow, then the JSON fills the disk. export: the ONNX
+    program is a stand-in (the real export takes 4 to 10 s), written by the same path."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    full_disk(lambda name: name.startswith((".bench.json.", ".model.onnx.")))
+    code, out, err = run_cli(capsys, *BENCH, "--json", disk / "bench.json")
+    one_line_error(code, err, f"No space left on device ({disk / 'bench.json'}); free some "
+                   "disk space and run it again")
+    assert "frames/s" in out  # measured and printed, then not saved
+
+    program = types.SimpleNamespace(
+        model=types.SimpleNamespace(metadata_props={}, opset_imports={"": 20}),
+        save=lambda path: Path(path).write_bytes(bytes(1 << 16)))
+    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: program)
+    code, _, err = run_cli(capsys, "export", "-r", run_dir, "--onnx", disk / "model.onnx")
+    one_line_error(code, err, f"No space left on device ({disk / 'model.onnx'}); free some "
+                   "disk space and run it again")
+    assert list(disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("fills, fragment", [
+    ("config", "run/config.yaml: cannot write it (No space left on device); free some disk "
+     "space and train again"),
+    ("events", "run/tensorboard: cannot write the TensorBoard events (No space left on "
+     "device); no checkpoint was saved yet; free some space and train again with --overwrite"),
+    ("sample", "run/samples/step_00000002.png: cannot write the sample strip (No space left on "
+     "device); the checkpoint of step 1 is intact; free some space, then continue with "
+     "--resume"),
+])
+def test_training_on_a_full_disk_beside_the_checkpoints(trained, tmp_path, capfd, monkeypatch,
+                                                        full_disk, fills, fragment):
+    """capfd: TensorBoard's writer thread would print its own traceback on the descriptor."""
+    from tensorboard.summary.writer import event_file_writer
+
+    data_a, data_b, _ = trained
+    if fills == "events":  # TensorBoard opens its event file itself, by a name of its own
+        gfile = event_file_writer.tf.io.gfile
+
+        class FullGFile(gfile.GFile):
+            def __init__(self, name, mode):
+                _to_full(Path(name))
+                super().__init__(name, mode)
+
+        monkeypatch.setattr(gfile, "GFile", FullGFile)
+    else:
+        prefix = ".config.yaml." if fills == "config" else ".step_00000002.png."
+        full_disk(lambda name: name.startswith(prefix))
+    code = main([str(a) for a in ["train", data_a, data_b, "-o", tmp_path / "run", "--steps",
+                                  "2", "--checkpoint-every", "1", *TINY]])
+    one_line_error(code, capfd.readouterr().err, f"{tmp_path / fragment}")
+    if fills == "config":
+        assert list(tmp_path.iterdir()) == []  # the new run's folder is removed
+    elif fills == "sample":
+        assert load_checkpoint(tmp_path / "run" / "checkpoints").step == 1
+    assert not leftovers(tmp_path)
 
 
 def test_prepare_on_a_disk_that_fills_while_writing_clips(tmp_path, capsys, synthetic_video,
@@ -897,6 +1153,37 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+KILLED_RETARGET = """
+import os, signal, sys
+from recyclegan.cli import main
+from recyclegan.inference.translate import Retargeter
+real, calls = Retargeter.translate_batch, []
+def dying(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:  # frames of the first batches are encoded, or on their way
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, *args, **kwargs)
+Retargeter.translate_batch = dying
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_retarget_killed_leaves_only_its_hidden_temporary(run_dir, tmp_path, synthetic_video):
+    video = synthetic_video(tmp_path / "clip.mp4", frames=40)
+    for output in ("out.mp4", "frames"):
+        result = subprocess.run([sys.executable, "-c", KILLED_RETARGET, "retarget", str(video),
+                                 "-r", str(run_dir), "-o", str(tmp_path / output), "-q",
+                                 "--device", "cpu", "--batch-size", "4"],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        assert not (tmp_path / output).exists()
+    # what remains, and nothing deletes later: .out.*.partial.mp4, .frames.*.partial
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert len(hidden) == 2, hidden
+    assert hidden[0].startswith(".frames.") and hidden[0].endswith(".partial"), hidden
+    assert hidden[1].startswith(".out.") and hidden[1].endswith(".partial.mp4"), hidden
+
+
 def test_prepare_killed_leaves_no_dataset_and_the_next_run_cleans_up(tmp_path, capsys,
                                                                      synthetic_video):
     video = synthetic_video(tmp_path / "clip.mp4", frames=40)
@@ -911,3 +1198,29 @@ def test_prepare_killed_leaves_no_dataset_and_the_next_run_cleans_up(tmp_path, c
     code, _, err = run_cli(capsys, "prepare", video, "-o", out, "-q")
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "data"]
+
+
+# -- detect: every file examined, each error one line -----------------------------------------
+
+def test_detect_reports_each_bad_file_in_one_line_and_goes_on(tmp_path, capsys, pipe,
+                                                              synthetic_video):
+    video = synthetic_video(tmp_path / "clip.mp4", frames=6)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    bad = {pipe: "not a regular file (a pipe or a device?)",
+           tmp_path / "empty.mp4": "empty file (0 bytes), not a video",
+           tmp_path / "notes.mp4": "not a video PyAV can decode",
+           tmp_path / "missing.mp4": "no such file or folder"}
+    started = time.monotonic()
+    code, out, err = run_cli(capsys, "detect", *bad, video, "--json", "-")
+    assert code == 2 and time.monotonic() - started < 30
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines == [f"recyclegan detect: error: {path}: {fragment}" for path, fragment
+                     in bad.items()] or all(
+        line.startswith(f"recyclegan detect: error: {path}: {fragment}")
+        for line, (path, fragment) in zip(lines, bad.items(), strict=True)), lines
+    files = json.loads(out)["files"]
+    assert [f["path"] for f in files] == [str(p) for p in (*bad, video)]
+    assert all("error" in f for f in files[:4])
+    assert files[4]["watermark"]["frames"] == 6 and not files[4]["watermark"]["found"]

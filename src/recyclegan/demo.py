@@ -107,6 +107,28 @@ def run_demo(out_dir: Path, minutes: float = 6.0, overwrite: bool = False,
     started = time.monotonic()
     out_dir = Path(out_dir)
     _check_output(out_dir, overwrite)
+    existed = out_dir.is_dir()  # and empty, or an earlier demo _check_output has removed
+    try:
+        return _demo(out_dir, minutes, started, progress)
+    except BaseException:
+        _remove_half_demo(out_dir, existed)
+        raise
+
+
+def _remove_half_demo(out_dir: Path, keep_folder: bool) -> None:
+    """An error or Ctrl-C midway leaves half a demo, of no use: remove it (the folder held
+    nothing else), keeping the folder itself if the user had made it."""
+    if not keep_folder:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    for entry in out_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _demo(out_dir: Path, minutes: float, started: float, progress: bool) -> DemoResult:
     videos = out_dir / "videos"
     folders = _write_domains(videos)
     held_out = videos / "held_out_a.mp4"

@@ -93,7 +93,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     from recyclegan.bench.report import print_report, spinner
     from recyclegan.bench.suite import run_bench
-    from recyclegan.fileio import atomic_write_text
+    from recyclegan.fileio import atomic_write_text, temporary_beside
 
     if args.json is not None:
         if args.json.is_dir():
@@ -102,10 +102,24 @@ def run_bench(args: argparse.Namespace) -> int:
             raise RecycleganError(f"{args.json} exists; pass --overwrite to replace it")
         if not args.json.parent.is_dir():
             raise RecycleganError(f"{args.json.parent} is not a folder; create it first")
+        try:  # a read-only folder is refused now, not after the benchmark
+            temporary_beside(args.json).unlink()
+        except OSError as error:
+            raise _json_failed(args.json, error) from None
     config = bench_config(args)
     with spinner(not args.quiet) as status:
         report = run_bench(config, status)
     print_report(report, Console())
     if args.json is not None:
-        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
+        try:
+            atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
+        except OSError as error:
+            raise _json_failed(args.json, error) from None
     return 0
+
+
+def _json_failed(path: Path, error: OSError) -> OSError:
+    """The error, naming FILE rather than its temporary; the CLI prints it with what to do."""
+    if error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(path))

@@ -39,6 +39,7 @@ class Palette:
 
 def load_palette(path: Path) -> Palette:
     """Read palette.json: {"classes": [{"id": 0, "name": "sky", "color": [r, g, b]}, ...]}."""
+    _check_regular(Path(path), "a palette.json file")
     try:
         classes = sorted(json.loads(Path(path).read_text())["classes"], key=lambda c: c["id"])
         colors = np.array([c["color"] for c in classes], dtype=np.uint8)
@@ -49,6 +50,12 @@ def load_palette(path: Path) -> Palette:
     if [c["id"] for c in classes] != list(range(len(classes))) or colors.shape[1:] != (3,):
         raise RecycleganError(f"{path}: class ids must be 0..K-1 with [r, g, b] colours")
     return Palette(colors, names)
+
+
+def _check_regular(path: Path, what: str) -> None:
+    """Refuse a pipe or a device before opening it: reading one waits for a writer forever."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise RecycleganError(f"{path}: not a regular file (a pipe or a device?); pass {what}")
 
 
 def _find(folder: Path, stem: str, what: str) -> Path:
@@ -77,13 +84,23 @@ def _fit(frame: np.ndarray, shape: tuple[int, int], nearest: bool) -> np.ndarray
     return cv2.resize(frame, (width, height), interpolation=interpolation)
 
 
+def _open_strict(path: Path) -> VideoReader:
+    """Frames are compared by position, so one lost frame would shift all later ones: the
+    first loss stops the evaluation, naming the file."""
+    with VideoReader(path) as reader:  # a file where nothing decodes has its own message
+        if next(iter(reader), None) is None:
+            raise RecycleganError(f"{path}: no decodable video frame")
+    return VideoReader(path, strict=True)
+
+
 def _truth(path: Path, palette: Palette, shape: tuple[int, int]) -> Iterator[np.ndarray]:
     """Ground-truth class ids per frame, from ids (.npy) or a label-colour video/folder."""
     if path.suffix == ".npy":
+        _check_regular(path, "a .npy file of class ids")
         for ids in np.load(path, mmap_mode="r"):
             yield _fit(np.asarray(ids, dtype=np.uint8), shape, nearest=True)
         return
-    with VideoReader(path) as reader:
+    with _open_strict(path) as reader:
         for frame in reader:
             yield decode_palette(_fit(frame.image, shape, nearest=True), palette.colors)
 
@@ -91,14 +108,15 @@ def _truth(path: Path, palette: Palette, shape: tuple[int, int]) -> Iterator[np.
 def _outputs(source: Source, retargeter: Retargeter | None, predictions: Path | None,
              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(input frame as the output sees it, output frame) pairs for one clip."""
-    with VideoReader(source.path) as reader:
+    with _open_strict(source.path) as reader:
+        frames = iter(reader)
         if retargeter is not None:
-            for _, prepared, out in retargeter.translate_items((None, f.image) for f in reader):
+            for _, prepared, out in retargeter.translate_items((None, f.image) for f in frames):
                 yield prepared, out
             return
         stem = source.path.stem if source.kind == "video" else source.path.name
-        with VideoReader(_find(predictions, stem, "prediction")) as predicted:
-            inputs, outputs = iter(reader), iter(predicted)
+        with _open_strict(_find(predictions, stem, "prediction")) as predicted:
+            inputs, outputs = frames, iter(predicted)
             for frame, out in zip(inputs, outputs, strict=False):
                 yield _fit(frame.image, out.image.shape[:2], nearest=False), out.image
             if next(inputs, None) is not None or next(outputs, None) is not None:
@@ -141,7 +159,8 @@ def evaluate(inputs: Sequence[Path], labels: Path, palette: Palette, *,
     if predictions is not None and not Path(predictions).is_dir():
         raise RecycleganError(f"{predictions}: no such folder of predictions")
     if not Path(labels).is_dir():
-        raise RecycleganError(f"{labels}: no such folder of ground-truth labels")
+        what = "not a folder" if Path(labels).exists() else "no such folder"
+        raise RecycleganError(f"{labels}: {what} of ground-truth labels")
     clips, segmentations, warpings = [], [], []
     for source in resolve_sources(inputs):
         stem = source.path.stem if source.kind == "video" else source.path.name

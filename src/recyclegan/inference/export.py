@@ -15,7 +15,7 @@ from torch.export import Dim
 
 from recyclegan import __version__
 from recyclegan.errors import RecycleganError
-from recyclegan.fileio import atomic_write
+from recyclegan.fileio import atomic_write, temporary_beside
 from recyclegan.inference.load import LoadedGenerator, load_generator
 
 INPUT_NAME = "frames"
@@ -47,6 +47,7 @@ def export_onnx(run_dir: Path, direction: str, output: Path, opset: int | None =
         raise RecycleganError(f"{output} is a folder; name the .onnx file to write")
     if output.exists() and not overwrite:
         raise RecycleganError(f"{output} exists; pass --overwrite to replace it")
+    _check_writable(output)
     missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
     if missing:
         raise RecycleganError(f"ONNX export needs {' and '.join(missing)}: {INSTALL_HINT}")
@@ -75,11 +76,32 @@ def export_onnx(run_dir: Path, direction: str, output: Path, opset: int | None =
         program.save(tmp)
         max_abs_diff = _max_abs_diff(loaded, tmp, frames)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, write)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(output, write)
+    except OSError as error:
+        raise _write_failed(output, error) from None
     return ExportReport(path=output, opset=program.model.opset_imports[""],
                         max_abs_diff=max_abs_diff, input_name=INPUT_NAME,
                         output_name=OUTPUT_NAME)
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse a folder that takes no new file (read-only) now, before the export's work."""
+    if not output.parent.is_dir():
+        return
+    try:
+        temporary_beside(output).unlink()
+    except OSError as error:
+        raise _write_failed(output, error) from None
+
+
+def _write_failed(output: Path, error: OSError) -> OSError:
+    """The error, naming the model's file rather than a temporary (or none at all, as
+    ONNX's writer reports a full disk); the CLI prints it with what to do."""
+    if error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(output))
 
 
 def _metadata(loaded: LoadedGenerator, multiple: int) -> dict[str, str]:

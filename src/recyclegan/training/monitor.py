@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -57,25 +60,73 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write_bytes(path, encoded.tobytes())
 
 
+class MonitorWriteError(Exception):
+    """Writing TensorBoard events or a sample strip failed (a full disk, most likely)."""
+
+    def __init__(self, path: Path, what: str, error: OSError) -> None:
+        super().__init__(f"{path}: cannot write {what} ({error.strerror or error})")
+
+
 class Monitor:
-    """TensorBoard scalars under RUN/tensorboard and strips under RUN/samples."""
+    """TensorBoard scalars under RUN/tensorboard and strips under RUN/samples.
+
+    Failures to write raise MonitorWriteError. TensorBoard writes events in a thread of its
+    own; an OSError there is raised again by the next call here, so the thread's own
+    traceback is not printed too.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter  # slow import, only when training
 
         self.samples_dir = run_dir / "samples"
+        self.events_dir = run_dir / "tensorboard"
+        _quiet_event_writer_threads()
         self.samples_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        with self._events():
+            self.writer = SummaryWriter(str(self.events_dir))
+
+    @contextlib.contextmanager
+    def _events(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            raise MonitorWriteError(self.events_dir, "the TensorBoard events", error) from None
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for name, value in values.items():
-            self.writer.add_scalar(name, value, step)
+        with self._events():
+            for name, value in values.items():
+                self.writer.add_scalar(name, value, step)
 
     def strip(self, step: int, rows: list[dict[str, Tensor]]) -> Path:
         path = self.samples_dir / f"step_{step:08d}.png"
-        write_png(path, sample_strip(rows))
+        try:
+            write_png(path, sample_strip(rows))
+        except OSError as error:
+            raise MonitorWriteError(path, "the sample strip", error) from None
         return path
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        with self._events():
+            self.writer.flush()
+            self.writer.close()
+
+
+def _quiet_event_writer_threads() -> None:
+    """Leave an OSError in TensorBoard's writer thread unprinted: the thread keeps it, and
+    the writer's next call in the training thread raises it (see Monitor). Other threads'
+    errors go to the hook as before. Installed once; it stays, as the thread may end late."""
+    previous = threading.excepthook
+    if getattr(previous, "quiets_event_writers", False):
+        return
+    try:  # a private class: if a TensorBoard release renames it, its traceback may show
+        from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+    except ImportError:
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.thread, _AsyncWriterThread)
+                and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    hook.quiets_event_writers = True  # type: ignore[attr-defined]
+    threading.excepthook = hook

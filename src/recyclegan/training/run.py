@@ -33,8 +33,8 @@ from recyclegan.devices import resolve_device, torchrun_rank
 from recyclegan.distributed import Distributed, from_environment
 from recyclegan.errors import Interrupted, RecycleganError
 from recyclegan.models import Networks, build_networks
-from recyclegan.training.checkpoint import load_checkpoint, save_checkpoint
-from recyclegan.training.monitor import Monitor
+from recyclegan.training.checkpoint import latest_step, load_checkpoint, save_checkpoint
+from recyclegan.training.monitor import Monitor, MonitorWriteError
 from recyclegan.training.progress import TrainProgress
 from recyclegan.training.rng import seed_everything
 from recyclegan.training.stop import StopRequests
@@ -175,7 +175,7 @@ def _train(config: RunConfig, dist: Distributed, data_a: WindowDataset, data_b: 
         raise RecycleganError(f"the run is already at step {trainer.step} of {total}; "
                               "pass a larger --steps to train further")
     if dist.is_main:
-        write_yaml(config, run_dir / CONFIG_NAME)  # only now: a refused resume leaves it be
+        _write_config(config, run_dir, resume)  # only now: a refused resume leaves it be
     progress = progress and dist.is_main
     if progress:
         Console(stderr=True).print(
@@ -185,6 +185,29 @@ def _train(config: RunConfig, dist: Distributed, data_a: WindowDataset, data_b: 
             + (f", {dist.world_size} processes" if dist.enabled else ""),
             highlight=False, soft_wrap=True)
     return _loop(trainer, config, data_a, data_b, run_dir, ckpt_dir, progress)
+
+
+def _write_config(config: RunConfig, run_dir: Path, resume: bool) -> None:
+    try:
+        write_yaml(config, run_dir / CONFIG_NAME)
+    except OSError as error:
+        if resume:
+            then = "the run is unchanged; free some disk space, then continue with --resume"
+        else:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # the new run's folder, empty: the write left nothing
+            then = "free some disk space and train again"
+        raise RecycleganError(f"{run_dir / CONFIG_NAME}: cannot write it "
+                              f"({error.strerror or error}); {then}") from None
+
+
+def _monitor_failed(error: MonitorWriteError, ckpt_dir: Path) -> RecycleganError:
+    """What a failed event or sample write leaves, and how to go on."""
+    step = latest_step(ckpt_dir)
+    kept = (f"the checkpoint of step {step} is intact; free some space, then continue with "
+            "--resume" if step is not None else "no checkpoint was saved yet; free some space "
+            "and train again with --overwrite")
+    return RecycleganError(f"{error}; {kept}")
 
 
 def _load_weights(networks: Networks, weights: dict[str, torch.Tensor], ckpt_dir: Path) -> None:
@@ -253,7 +276,10 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
     batches = (BackgroundIterator(pairs, PREFETCH, name="recyclegan-data")
                if _reads_ahead(trainer.device) else contextlib.nullcontext(pairs))
     sample_a, sample_b = data_a[(0, False)], data_b[(0, False)]
-    monitor = Monitor(run_dir) if dist.is_main else None
+    try:
+        monitor = Monitor(run_dir) if dist.is_main else None
+    except MonitorWriteError as error:
+        raise _monitor_failed(error, ckpt_dir) from None
     losses: dict[str, float] = {}
 
     saved_step = trainer.step
@@ -265,7 +291,7 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                                     trainer.state_dict(), keep=cfg.keep_checkpoints)
         saved_step = trainer.step
 
-    stop, in_step = StopRequests(), False
+    stop, in_step, finished = StopRequests(), False, False
     faults = NumericalFaults(cfg.on_nan, dist)
     started, aside = time.monotonic(), 0.0  # `aside`: time spent on samples and checkpoints
     try:
@@ -297,6 +323,9 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                     checkpoint()
                 aside += time.monotonic() - mark
                 bar.advance()
+        finished = True
+    except MonitorWriteError as error:
+        raise _monitor_failed(error, ckpt_dir) from None
     except KeyboardInterrupt:
         # Ctrl-C and SIGTERM stop between steps, where the state is whole and is saved. An
         # interrupt inside a step (a second Ctrl-C) may leave it half-updated: not saved.
@@ -307,7 +336,11 @@ def _loop(trainer: Trainer, config: RunConfig, data_a: WindowDataset, data_b: Wi
                           ) from None
     finally:
         if monitor is not None:
-            monitor.close()
+            try:
+                monitor.close()
+            except MonitorWriteError as error:
+                if finished:  # else the error on its way out says more
+                    raise _monitor_failed(error, ckpt_dir) from None
     faults.check_previous(trainer.step + 1, {}, saved_step)  # the last step's verdict
     dist.barrier()  # the last checkpoint is on disk before any rank returns
     return TrainResult(run_dir=run_dir, step=trainer.step, losses=losses,
