@@ -130,3 +130,30 @@ def test_compiled_equals_eager_and_pads_the_last_batch(generator, monkeypatch):
     assert compiled.shape[0] == 10
     assert np.array_equal(compiled, translated(generator, inputs, batch_size=4))
     torch._dynamo.reset()
+
+
+class _Exhausted(nn.Module):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+                 "memory: you tried to allocate 99 bytes"),
+])
+def test_running_out_of_memory_says_what_to_do(error):
+    retargeter = Retargeter(_Exhausted(error), image_size=32, keep_resolution=True)
+    with pytest.raises(RecycleganError, match="do not fit in the memory of cpu; pass a smaller "
+                       "--batch-size, or drop --keep-resolution"):
+        retargeter.translate_batch([np.zeros((40, 64, 3), np.uint8)])
+
+
+def test_other_runtime_errors_are_not_taken_for_memory():
+    retargeter = Retargeter(_Exhausted(RuntimeError("shape mismatch")), image_size=32)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        retargeter.translate_batch([np.zeros((32, 32, 3), np.uint8)])

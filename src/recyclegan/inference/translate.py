@@ -134,9 +134,17 @@ class Retargeter:
             mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         x = x.contiguous(memory_format=self.memory_format)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype is not None):
-            y = self.generator(x)
+        try:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                                enabled=self.autocast_dtype is not None):
+                y = self.generator(x)
+        except RuntimeError as error:  # torch.OutOfMemoryError is one; the CPU's is plain
+            if not isinstance(error, torch.OutOfMemoryError) and "allocate" not in str(error):
+                raise
+            raise RecycleganError(
+                f"{len(frames)} frames of {width}x{height} do not fit in the memory of "
+                f"{self.device}; pass a smaller --batch-size"
+                + (", or drop --keep-resolution" if self.keep_resolution else "")) from None
         y = y[:count, :, :height, :width].float()
         out = y.add_(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
         return list(out.permute(0, 2, 3, 1).contiguous().cpu().numpy())
