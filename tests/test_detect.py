@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import make_credentials
 from recyclegan.cli import main
-from recyclegan.data.video_io import iter_video_frames, write_video
+from recyclegan.data.video_io import VideoReader, iter_video_frames, write_video
 from recyclegan.data.video_io.tags import read_tags
 from recyclegan.inference.translate import Retargeter
 from recyclegan.training.run import train_run
@@ -142,3 +142,25 @@ def test_signed_output_validates(capsys, run_dir, source, tmp_path):
                  "--sign-cert", str(credentials.cert)]) == 1
     assert "C2PA signing supports only" in capsys.readouterr().err
     assert not (tmp_path / "x.webm").exists()
+
+
+def test_watermark_strength_sets_the_marks_size(capsys, run_dir, source, tmp_path):
+    outputs = {}
+    for name, flags in [("plain", ["--no-watermark"]), ("default", []),
+                        ("light", ["--watermark-strength", "0.7"])]:
+        outputs[name] = tmp_path / name  # PNG frames: exactly what was written
+        assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(outputs[name]),
+                     "-q", "--device", "cpu", *flags]) == 0
+    frames = {}
+    for name, path in outputs.items():
+        with VideoReader(path) as reader:
+            frames[name] = np.stack([frame.image for frame in reader])
+    rms = {name: np.sqrt(np.mean((frames[name].astype(float) - frames["plain"]) ** 2))
+           for name in ("default", "light")}
+    assert rms["default"] == pytest.approx(2.8, rel=0.15)
+    assert rms["light"] == pytest.approx(0.7, rel=0.25)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["retarget", str(source), "-r", str(run_dir), "-o", str(tmp_path / "x"),
+              "--watermark-strength", "0"])
+    assert "--watermark-strength: must be a positive number" in capsys.readouterr().err

@@ -7,8 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recyclegan.cli.args import add_stabilize, crf, non_negative_float, positive_int
+from recyclegan.cli.args import (
+    add_stabilize,
+    crf,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from recyclegan.errors import RecycleganError
+from recyclegan.provenance.watermark import DEFAULT_STRENGTH
 
 
 def _add_speed(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +79,11 @@ def add_retarget(sub: Any) -> None:
         "re-encoding, scaling or cropping), and video files carry disclosure tags.")
     marks.add_argument("--no-watermark", action="store_true",
                        help="leave the frames unmarked (prints a notice; the tags remain)")
+    marks.add_argument("--watermark-strength", type=positive_float, default=DEFAULT_STRENGTH,
+                       metavar="S",
+                       help="RMS of the mark in 8-bit luma levels (default %(default)s: PSNR "
+                       "about 39 dB); lower is harder to see on flat areas and easier to "
+                       "lose to re-encoding")
     marks.add_argument("--sign-key", type=Path, metavar="KEY",
                        help="PEM private key: sign each output with a C2PA manifest (tool, "
                        "run, source file hash; mp4, mov and avi). Needs the c2pa extra: "
@@ -90,8 +102,8 @@ def run_retarget(args: argparse.Namespace) -> int:
 
     if (args.face_only or args.margin is not None) and not args.face:
         raise RecycleganError("--face-only and --margin go with --face")
-    marking = Marking(watermark=not args.no_watermark, sign_key=args.sign_key,
-                      sign_cert=args.sign_cert)
+    marking = Marking(watermark=not args.no_watermark, strength=args.watermark_strength,
+                      sign_key=args.sign_key, sign_cert=args.sign_cert)
     if args.no_watermark:
         print("recyclegan retarget: notice: --no-watermark: the frames carry no invisible mark, "
               "so nothing shows they are synthetic once the file's tags are gone; please say "
