@@ -5,6 +5,7 @@ import json
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -164,3 +165,21 @@ def test_watermark_strength_sets_the_marks_size(capsys, run_dir, source, tmp_pat
         main(["retarget", str(source), "-r", str(run_dir), "-o", str(tmp_path / "x"),
               "--watermark-strength", "0"])
     assert "--watermark-strength: must be a positive number" in capsys.readouterr().err
+
+
+def test_a_folder_of_mixed_sizes_is_read_at_its_first_size(capsys, tmp_path):
+    from recyclegan.data.scenes import render_scene
+    from recyclegan.provenance.watermark import Watermarker
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    mark = Watermarker("abcdef")
+    for index, frame in enumerate(render_scene(12, 256, 3).rgb):
+        image = mark(frame) if index % 4 else frame[:64, :96]  # every 4th: another size
+        cv2.imwrite(str(folder / f"f{index:02d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    status, files, _ = detect(capsys, folder)
+    assert status == 1 and files[0]["watermark"]["frames"] == 3  # those of 96x64, like the first
+    (folder / "f00.png").unlink()
+    status, files, _ = detect(capsys, folder)
+    assert status == 0 and files[0]["watermark"]["frames"] == 9
+    assert files[0]["watermark"]["run"] == "abcdef"

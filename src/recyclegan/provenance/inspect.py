@@ -4,9 +4,12 @@ manifest, for `recyclegan detect`."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recyclegan.data.video_io import VideoReader
 from recyclegan.data.video_io.tags import read_tags
@@ -44,10 +47,15 @@ class Inspection:
         }
 
 
-def _frames(path: Path, max_frames: int):
+def _frames(path: Path, max_frames: int) -> Iterator[np.ndarray]:
+    """The first `max_frames` frames that have the first frame's size (a folder of images
+    may mix sizes; the mark is looked for in the most common case, one size)."""
+    shape = None
     with VideoReader(path) as reader:
         for frame in itertools.islice(reader, max_frames):
-            yield frame.image
+            shape = shape or frame.image.shape
+            if frame.image.shape == shape:
+                yield frame.image
 
 
 def inspect_file(path: Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Inspection:

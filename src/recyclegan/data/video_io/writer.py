@@ -131,6 +131,8 @@ class VideoWriter(CommitOnExit):
             if self._audio is not None:
                 self._audio.finish()
             self._container.close()
+            with open(self._temporary, "rb+") as handle:  # on disk before it takes the name
+                os.fsync(handle.fileno())
             os.replace(self._temporary, self.path)
             self._container = self._temporary = None
         except (av.FFmpegError, OSError) as error:
