@@ -15,16 +15,12 @@ from recyclegan.errors import RecycleganError
 from recyclegan.inference.retarget import plan_outputs, retarget_paths
 from recyclegan.inference.translate import Retargeter
 from recyclegan.provenance.watermark import Watermarker
-from recyclegan.training.run import train_run
-from tiny import make_dataset, tiny_overrides
+from tiny import one_step_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retarget")
-    data_a, data_b = make_dataset(root, "a"), make_dataset(root, "b")
-    train_run(data_a, data_b, root / "run", tiny_overrides(1), progress=False)
-    return root / "run"
+    return one_step_run(tmp_path_factory.mktemp("retarget"))[2]
 
 
 @pytest.fixture(scope="module")

@@ -42,8 +42,7 @@ from recyclegan.data.video_io import VideoReader, probe_video
 from recyclegan.fileio import atomic_write_text, sha256_file
 from recyclegan.training import checkpoint as checkpoint_module
 from recyclegan.training.checkpoint import load_checkpoint
-from recyclegan.training.run import train_run
-from tiny import make_dataset, tiny_overrides
+from tiny import one_step_run
 
 TINY = ["--model-size", "tiny", "--device", "cpu", "-q"]
 FULL = Path("/dev/full")
@@ -60,10 +59,7 @@ def no_hang():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Two 32 px datasets and a run trained on them for one step."""
-    root = tmp_path_factory.mktemp("robustness")
-    data_a, data_b = make_dataset(root, "a"), make_dataset(root, "b")
-    train_run(data_a, data_b, root / "run", tiny_overrides(1), progress=False)
-    return data_a, data_b, root / "run"
+    return one_step_run(tmp_path_factory.mktemp("robustness"))
 
 
 @pytest.fixture

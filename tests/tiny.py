@@ -29,3 +29,13 @@ def tiny_overrides(steps: int, **train) -> dict:
         "train": {"steps": steps, "device": "cpu", "pool_size": 4, "sample_every": 1000,
                   "checkpoint_every": 1000, "log_every": 1, **train},
     }
+
+
+def one_step_run(root: Path) -> tuple[Path, Path, Path]:
+    """Two 32 px datasets under `root` and a tiny run trained on them for one step:
+    (dataset A, dataset B, run folder)."""
+    from recyclegan.training.run import train_run  # slow import, only where a run is made
+
+    data_a, data_b = make_dataset(root, "a"), make_dataset(root, "b")
+    train_run(data_a, data_b, root / "run", tiny_overrides(1), progress=False)
+    return data_a, data_b, root / "run"
