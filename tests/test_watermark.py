@@ -134,3 +134,17 @@ def test_verdict_needs_the_crc_unless_the_score_is_sure(monkeypatch, clip, score
     result = detect.detect_frames(clip[:2])
     assert result.found is found
     assert result.run_hash == (RUN[:6] if found and payload else None)
+
+
+@pytest.mark.parametrize("side", [64, 96])
+def test_frames_under_a_tile_carry_a_smaller_one(clip, side):
+    frames = [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in clip]
+    mark = Watermarker(RUN)
+    pattern = mark.pattern(side, side)
+    assert pattern.std() == pytest.approx(mark.strength, rel=0.05)
+    result = detect_frames([mark(f) for f in frames])
+    assert result.found and result.scale == pytest.approx(side / TILE, rel=0.02)
+    # A 64-px frame holds a quarter of the pixels of a tile: 24 frames find the mark but
+    # are too few to read its payload; 96 px read it.
+    assert result.run_hash == (RUN[:6] if side == 96 else None)
+    assert not detect_frames(frames).found

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -110,29 +111,56 @@ def decode_payload(bits: np.ndarray) -> str | None:
     return f"{value:0{HASH_BITS // 4}x}"
 
 
-def cosines(bins: np.ndarray, phases: np.ndarray, size: int = TILE) -> np.ndarray:
-    """(n, size, size): cos(2 pi (u y + v x) / TILE + phase) for each bin (u, v)."""
-    grid = np.arange(size, dtype=np.float64) * (2 * np.pi / TILE)
-    rows = bins[:, 0, None, None] * grid[None, :, None]
-    columns = bins[:, 1, None, None] * grid[None, None, :]
-    return np.cos(rows + columns + phases[:, None, None])
+def cosines(bins: np.ndarray, phases: np.ndarray, rows: np.ndarray,
+            columns: np.ndarray) -> np.ndarray:
+    """(n, len(rows), len(columns)): cos(2 pi (u y + v x) / TILE + phase) for each bin
+    (u, v), at coordinates y in `rows` and x in `columns` (in pixels of the tile)."""
+    angle = 2 * np.pi / TILE
+    return np.cos(bins[:, 0, None, None] * (angle * rows)[None, :, None]
+                  + bins[:, 1, None, None] * (angle * columns)[None, None, :]
+                  + phases[:, None, None])
 
 
 @functools.cache
-def tile(run_hash: str) -> np.ndarray:
-    """The TILE x TILE mark for a run hash, float32 with unit RMS."""
+def _signs(run_hash: str) -> np.ndarray:
+    """+1 or -1 for each bin: sync bins +1, payload bins their bit's sign."""
     lay = layout()
     signs = np.ones(len(lay.bins))
     bits = payload_bits(run_hash)
     carried = ~lay.sync
     signs[carried] = np.where(bits[lay.owner[carried]] == 1, 1.0, -1.0)
-    pattern = np.tensordot(signs, cosines(lay.bins, lay.phases), axes=1)
-    return (pattern / pattern.std()).astype(np.float32)
+    return signs
+
+
+def _unit() -> float:
+    """The RMS of the sum of the layout's cosines (the same for every payload)."""
+    return math.sqrt(len(layout().bins) / 2)
+
+
+@functools.cache
+def tile(run_hash: str) -> np.ndarray:
+    """The TILE x TILE mark for a run hash, float32 with unit RMS."""
+    grid = np.arange(TILE, dtype=np.float64)
+    pattern = np.tensordot(_signs(run_hash), cosines(layout().bins, layout().phases, grid,
+                                                     grid), axes=1)
+    return (pattern / _unit()).astype(np.float32)
+
+
+def shrunk(run_hash: str, height: int, width: int) -> np.ndarray:
+    """The mark for a frame under one tile on its short side: the tile drawn smaller, with
+    one period across that side, so that it is found at that scale (float32, unit RMS)."""
+    scale = min(height, width) / TILE  # frame pixels per pixel of the tile
+    pattern = np.tensordot(_signs(run_hash), cosines(
+        layout().bins, layout().phases, np.arange(height) / scale, np.arange(width) / scale),
+        axes=1)
+    return (pattern / _unit()).astype(np.float32)
 
 
 class Watermarker:
     """Add the mark to RGB uint8 frames: `marked = Watermarker(run_hash)(frame)`.
 
+    Frames under TILE pixels on their short side get the tile drawn smaller (see `shrunk`);
+    below about 48 pixels the mark is too small for the detector's search.
     `strength` is the mark's RMS in luma levels before rounding and clipping. Frames are
     whole numbers, so round(frame + mark) = frame + round(mark): the rounded mark for each
     frame size is computed once, split into its positive and negative parts, and applied
@@ -143,13 +171,15 @@ class Watermarker:
         if not strength > 0:
             raise RecycleganError(f"watermark strength must be positive, got {strength}")
         self.run_hash, self.strength = run_hash, strength
-        self._tile = tile(run_hash) * np.float32(strength)
         self._parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def pattern(self, height: int, width: int) -> np.ndarray:
         """The mark over a height x width frame, float32."""
+        if min(height, width) < TILE:
+            return shrunk(self.run_hash, height, width) * np.float32(self.strength)
         reps = (-(-height // TILE), -(-width // TILE))
-        return np.ascontiguousarray(np.tile(self._tile, reps)[:height, :width])
+        unit = tile(self.run_hash) * np.float32(self.strength)
+        return np.ascontiguousarray(np.tile(unit, reps)[:height, :width])
 
     def _split(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         key = (height, width)
