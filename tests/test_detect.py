@@ -179,3 +179,14 @@ def test_a_folder_of_mixed_sizes_is_read_at_its_first_size(capsys, tmp_path):
     status, files, _ = detect(capsys, folder)
     assert status == 0 and files[0]["watermark"]["frames"] == 9
     assert files[0]["watermark"]["run"] == "abcdef"
+
+
+def test_signing_needs_a_key_and_a_certificate(capsys, run_dir, source, tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("not used")
+    capsys.readouterr()
+    assert main(["retarget", str(source), "-r", str(run_dir), "-o", str(tmp_path / "o.mp4"),
+                 "-q", "--device", "cpu", "--sign-key", str(key)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "both a key and a certificate" in err
+    assert not (tmp_path / "o.mp4").exists()
