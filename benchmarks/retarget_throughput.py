@@ -38,6 +38,7 @@ from recyclegan.bench.report import (
     markdown_row,
 )
 from recyclegan.config import MODEL_SIZES
+from recyclegan.data.video_io import ENCODER_PRESETS
 from recyclegan.models import build_generator
 
 VARIANTS = {
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--encoder", choices=["auto", "libx264"], default="auto",
                         help="auto: NVENC when translating on CUDA where it opens, else libx264")
+    parser.add_argument("--encoder-presets", nargs="+", default=["medium"],
+                        choices=ENCODER_PRESETS, help="libx264 speed presets to time")
     parser.add_argument("--no-end-to-end", action="store_true", help="time the generator only")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -86,9 +89,10 @@ def main() -> None:
                 print(markdown_row(inference_cells(row)), flush=True)
                 if args.no_end_to_end:
                     continue
-                row = end_to_end(retargeter, warm_up, src, Path(folder) / "out.mp4",
-                                 args.frames, label, hardware_encoder)
-                print(markdown_row(inference_cells(row)), flush=True)
+                for preset in args.encoder_presets:
+                    row = end_to_end(retargeter, warm_up, src, Path(folder) / "out.mp4",
+                                     args.frames, label, hardware_encoder, preset)
+                    print(markdown_row(inference_cells(row)), flush=True)
 
 
 if __name__ == "__main__":

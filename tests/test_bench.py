@@ -85,9 +85,10 @@ def test_generator_only_and_end_to_end_write_every_frame(tmp_path):
     src = write_clip(tmp_path / "in.mp4", 32, 10)
     warm_up = write_clip(tmp_path / "warm_up.mp4", 32, 4)
     dst = tmp_path / "out.mp4"
-    row = end_to_end(retargeter, warm_up, src, dst, 10, "fp32")
+    row = end_to_end(retargeter, warm_up, src, dst, 10, "fp32", encoder_preset="ultrafast")
     assert row.path == "retarget, mp4 in and out, 10 frames"
-    assert row.frames == 10 and row.frames_per_s > 0 and row.encoder == "libx264"
+    assert row.frames == 10 and row.frames_per_s > 0 and row.encoder == "libx264 ultrafast"
+    assert b"cabac=0" in dst.read_bytes()  # the preset reached x264 (ultrafast turns it off)
     with VideoReader(dst) as reader:
         frames = [frame.image for frame in reader]
     assert len(frames) == 10 and frames[0].shape == (32, 32, 3)
@@ -102,16 +103,17 @@ TINY = ["bench", "--device", "cpu", "--model-size", "tiny", "--size", "32", "--s
 
 def test_cli_prints_markdown_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main([*TINY, "--json", str(out)]) == 0
+    assert main([*TINY, "--json", str(out), "--encoder-preset", "veryfast"]) == 0
     stdout, stderr = capsys.readouterr()
     assert stderr == ""
     assert "- device: " in stdout and f"- torch: {torch.__version__}" in stdout
     assert "| fp32 | 1 | " in stdout  # training row at the CPU's default batch size
-    assert "| retarget, mp4 in and out, 6 frames | fp32 | 4 | libx264 | " in stdout
+    assert "| retarget, mp4 in and out, 6 frames | fp32 | 4 | libx264 veryfast | " in stdout
     report = json.loads(out.read_text())
     assert set(report) == {"config", "device_name", "torch_version", "date", "matmul_tflops",
                            "training", "inference"}
     assert report["config"]["model_size"] == "tiny" and report["config"]["size"] == 32
+    assert report["config"]["encoder_preset"] == "veryfast"
     assert report["matmul_tflops"] is None  # measured on GPUs only
     [training] = report["training"]
     assert training["variant"] == "fp32" and training["batch"] == 1

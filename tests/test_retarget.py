@@ -237,8 +237,21 @@ def test_hardware_encoder_is_nvenc_where_it_opens_else_libx264(retargeter, tmp_p
     report = retargeter.retarget_file(src, tmp_path / "cpu.mp4")
     assert report.encoder == "libx264"  # translating on the CPU: software by default
     report = retargeter.retarget_file(src, tmp_path / "hw.mp4", hardware_encoder=True)
-    assert report.encoder == ("h264_nvenc" if _nvenc_opens(32, 32, 18) else "libx264")
+    assert report.encoder == ("h264_nvenc" if _nvenc_opens(32, 32, 18, "medium")
+                              else "libx264")
     assert probe_video(report.output).frames == 5
+
+
+def test_cli_encoder_preset_reaches_x264(run_dir, tmp_path, av_clip, capsys):
+    # x264 writes its settings into the stream; ultrafast is the preset that turns CABAC off.
+    src = av_clip(tmp_path / "clip.mp4", frames=5, size=32, audio=False)
+    for preset in ("ultrafast", "medium"):
+        assert main(["retarget", str(src), "-r", str(run_dir), "-o",
+                     str(tmp_path / f"{preset}.mp4"), "--device", "cpu", "-q",
+                     "--encoder-preset", preset]) == 0
+    assert b"cabac=0" in (tmp_path / "ultrafast.mp4").read_bytes()
+    assert b"cabac=1" in (tmp_path / "medium.mp4").read_bytes()
+    assert probe_video(tmp_path / "ultrafast.mp4").frames == 5
 
 
 def test_several_inputs_go_to_a_folder(retargeter, tmp_path, av_clip):

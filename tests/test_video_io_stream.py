@@ -285,6 +285,27 @@ def test_crf_out_of_range_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unknown_encoder_preset_is_refused(tmp_path):
+    with pytest.raises(RecycleganError, match="unknown encoder preset 'quick'; use one of ultra"):
+        VideoWriter(tmp_path / "out.mp4", StreamInfo.constant_rate(16, 16, fps=25),
+                    preset="quick")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_faster_preset_writes_a_larger_file_of_the_same_frames(tmp_path):
+    frames = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), np.uint8)
+              for i in range(8)]
+    sizes = {}
+    for preset in ("ultrafast", "medium"):
+        path = tmp_path / f"{preset}.mp4"
+        with VideoWriter(path, StreamInfo.constant_rate(32, 32, fps=25), preset=preset) as w:
+            for frame in frames:
+                w.write(frame)
+        assert probe_video(path).frames == 8
+        sizes[preset] = path.stat().st_size
+    assert sizes["ultrafast"] > sizes["medium"]
+
+
 def test_reader_refuses_a_folder_of_videos(tmp_path, av_clip):
     av_clip(tmp_path / "clip.mp4", frames=3, size=16)
     with pytest.raises(RecycleganError, match="holds videos, not image frames"):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from recyclegan.bench.common import Variant, sync
-from recyclegan.data.video_io import write_video
+from recyclegan.data.video_io import DEFAULT_ENCODER_PRESET, write_video
 from recyclegan.inference.translate import Retargeter
 
 GENERATOR_WARMUP = 3  # untimed batches: compilation, cuDNN's algorithm search
@@ -30,7 +30,7 @@ class InferenceResult:
     batch: int
     frames_per_s: float
     encoder: str = ""
-    """The H.264 encoder of the end-to-end path (libx264 or h264_nvenc)."""
+    """The H.264 encoder of the end-to-end path and its speed preset ("libx264 medium")."""
     frames: int | None = None
     """Frames the end-to-end path wrote; None for the generator alone."""
 
@@ -72,15 +72,18 @@ def write_clip(path: Path, size: int, frames: int) -> Path:
 
 
 def end_to_end(retargeter: Retargeter, warm_up: Path, src: Path, dst: Path, frames: int,
-               variant: str, hardware: bool | None = None) -> InferenceResult:
+               variant: str, hardware: bool | None = None,
+               encoder_preset: str = DEFAULT_ENCODER_PRESET) -> InferenceResult:
     """Frames/s of `retarget_file` from `src` (of `frames` frames) to `dst`, timed after an
-    untimed one on the short clip `warm_up`. `hardware`: see `retarget_file`."""
-    retargeter.retarget_file(warm_up, dst, overwrite=True, hardware_encoder=hardware)
+    untimed one on the short clip `warm_up`. `hardware`, `encoder_preset`: see
+    `retarget_file`."""
+    options = {"overwrite": True, "hardware_encoder": hardware, "encoder_preset": encoder_preset}
+    retargeter.retarget_file(warm_up, dst, **options)
     start = time.perf_counter()
-    report = retargeter.retarget_file(src, dst, overwrite=True, hardware_encoder=hardware)
+    report = retargeter.retarget_file(src, dst, **options)
     elapsed = time.perf_counter() - start
     if report.frames != frames:
         raise RuntimeError(f"retarget wrote {report.frames} frames of the {frames} in {src}")
     return InferenceResult(f"retarget, mp4 in and out, {frames} frames", variant,
-                           retargeter.batch_size, frames / elapsed, report.encoder or "",
-                           report.frames)
+                           retargeter.batch_size, frames / elapsed,
+                           f"{report.encoder} {encoder_preset}", report.frames)

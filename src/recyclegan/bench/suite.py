@@ -46,6 +46,8 @@ class BenchConfig:
     compile: bool = False
     """Add a torch.compile'd copy of each variant."""
     preset: str = "recycle"
+    encoder_preset: str = "medium"
+    """libx264's speed preset for the end-to-end path (see video_io.ENCODER_PRESETS)."""
     training: bool = True
     inference: bool = True
 
@@ -132,4 +134,5 @@ def _run_inference(config: BenchConfig, device: torch.device, report: BenchRepor
                 retargeter = make_retargeter(generator, config.size, device, variant, batch)
                 report.inference.append(end_to_end(retargeter, warm_up, src,
                                                    Path(folder) / "out.mp4", config.frames,
-                                                   variant.name))
+                                                   variant.name,
+                                                   encoder_preset=config.encoder_preset))

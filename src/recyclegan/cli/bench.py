@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from recyclegan.cli.args import non_negative_int, positive_int
 from recyclegan.config import MODEL_SIZES, PRESETS
+from recyclegan.data.video_io.writer import ENCODER_PRESETS
 from recyclegan.errors import RecycleganError
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ def add_bench(sub: Any) -> None:
                    help="untimed training steps first (default 5; CPU 2)")
     p.add_argument("--frames", type=positive_int, metavar="N",
                    help="frames of the end-to-end clip (default 300; CPU 60)")
+    p.add_argument("--encoder-preset", choices=ENCODER_PRESETS, metavar="PRESET",
+                   help="H.264 speed preset of the end-to-end path (default medium, as "
+                   "retarget's; see retarget --help)")
     p.add_argument("--skip-training", action="store_true", help="measure inference only")
     p.add_argument("--skip-inference", action="store_true", help="measure training only")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write every result as JSON")
@@ -80,7 +84,8 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
         ("steps", args.steps), ("warmup", args.warmup), ("frames", args.frames),
         ("train_batch_sizes", args.batch_sizes),
         ("generator_batch_sizes", args.generator_batch_sizes),
-        ("retarget_batch_sizes", args.retarget_batch_sizes), ("variants", args.variants))
+        ("retarget_batch_sizes", args.retarget_batch_sizes), ("variants", args.variants),
+        ("encoder_preset", args.encoder_preset))
         if value is not None}
     flags = {key: tuple(value) if isinstance(value, list) else value
              for key, value in flags.items()}

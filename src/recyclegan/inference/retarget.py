@@ -38,6 +38,7 @@ from rich.progress import (
 
 from recyclegan.background import BackgroundIterator, BackgroundSink
 from recyclegan.data.video_io import (
+    DEFAULT_ENCODER_PRESET,
     ENCODERS,
     DecodeError,
     FrameFolderWriter,
@@ -160,13 +161,14 @@ def _progress(enabled: bool) -> Progress:
 def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side: bool = False,
                   crf: int = 18, strict: bool = False, overwrite: bool = False,
                   progress: bool = True, hardware_encoder: bool | None = None,
-                  faces: FaceOptions | None = None,
+                  encoder_preset: str = DEFAULT_ENCODER_PRESET, faces: FaceOptions | None = None,
                   marking: Marking = Marking()) -> RetargetReport:
     """Translate one video file or folder of frames into `dst` (a video, or a PNG folder).
 
     `hardware_encoder` (None = when translating on CUDA) encodes H.264 with NVENC where
-    FFmpeg can open it, else with libx264. With `faces`, only the subject's face is
-    translated and pasted back (see inference.faces). `marking`: see Marking.
+    FFmpeg can open it, else with libx264; `encoder_preset` is its speed preset (see
+    video_io.ENCODER_PRESETS). With `faces`, only the subject's face is translated and
+    pasted back (see inference.faces). `marking`: see Marking.
     """
     src, dst = Path(src), Path(dst)
     _check_output(src, dst, overwrite)
@@ -200,7 +202,7 @@ def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side:
             with _old_folder_aside(dst), open_writer(dst, reader.info, audio_from=audio_from,
                                                      crf=crf, size=size,
                                                      hardware=hardware_encoder,
-                                                     tags=tags) as writer:
+                                                     tags=tags, preset=encoder_preset) as writer:
                 _encode_in_background(writer, itertools.chain([first], translated),
                                       side_by_side, depth, lambda: _advance(bar, task),
                                       marker)
@@ -258,7 +260,8 @@ def _compose(prepared: np.ndarray, translated: np.ndarray, side_by_side: bool) -
 def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path, *,
                    side_by_side: bool = False, crf: int = 18, strict: bool = False,
                    overwrite: bool = False, progress: bool = True,
-                   hardware_encoder: bool | None = None, shard: tuple[int, int] = (0, 1),
+                   hardware_encoder: bool | None = None,
+                   encoder_preset: str = DEFAULT_ENCODER_PRESET, shard: tuple[int, int] = (0, 1),
                    agree: Callable[[Callable[[], Any]], Any] | None = None,
                    faces: FaceOptions | None = None,
                    marking: Marking = Marking()) -> list[RetargetReport]:
@@ -281,5 +284,6 @@ def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path,
     rank, world_size = shard
     return [retarget_file(retargeter, src, dst, side_by_side=side_by_side, crf=crf,
                           strict=strict, overwrite=overwrite, progress=progress,
-                          hardware_encoder=hardware_encoder, faces=faces, marking=marking)
+                          hardware_encoder=hardware_encoder, encoder_preset=encoder_preset,
+                          faces=faces, marking=marking)
             for src, dst in pairs[rank::world_size]]

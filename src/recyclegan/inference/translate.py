@@ -97,7 +97,7 @@ class Retargeter:
     def retarget_file(self, src: str | Path, dst: str | Path, *, side_by_side: bool = False,
                       crf: int = 18, strict: bool = False, overwrite: bool = False,
                       progress: bool = False, hardware_encoder: bool | None = None,
-                      faces: FaceOptions | None = None,
+                      encoder_preset: str = "medium", faces: FaceOptions | None = None,
                       marking: Marking | None = None) -> RetargetReport:
         """Translate a video file (or folder of frames) into `dst`; see inference.retarget
         (`faces`, to translate only the face: inference.faces; `marking`: the watermark and
@@ -106,7 +106,8 @@ class Retargeter:
 
         return retarget_file(self, Path(src), Path(dst), side_by_side=side_by_side, crf=crf,
                              strict=strict, overwrite=overwrite, progress=progress,
-                             hardware_encoder=hardware_encoder, faces=faces,
+                             hardware_encoder=hardware_encoder,
+                             encoder_preset=encoder_preset, faces=faces,
                              marking=marking or Marking())
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:

@@ -11,11 +11,19 @@ from recyclegan.data.video_io.common import (
 from recyclegan.data.video_io.damage import DecodeError, describe_decode_errors
 from recyclegan.data.video_io.frame_folder import FrameFolderWriter
 from recyclegan.data.video_io.reader import Frame, VideoReader, iter_video_frames
-from recyclegan.data.video_io.writer import VideoWriter, open_writer, write_video
+from recyclegan.data.video_io.writer import (
+    DEFAULT_ENCODER_PRESET,
+    ENCODER_PRESETS,
+    VideoWriter,
+    open_writer,
+    write_video,
+)
 
 __all__ = [
+    "DEFAULT_ENCODER_PRESET",
     "ENCODERS",
     "IMAGE_EXTENSIONS",
+    "ENCODER_PRESETS",
     "VIDEO_EXTENSIONS",
     "DecodeError",
     "Frame",

@@ -28,6 +28,14 @@ from recyclegan.data.video_io.frame_folder import FrameFolderWriter, check_frame
 from recyclegan.errors import RecycleganError
 from recyclegan.fileio import temporary_beside
 
+# libx264's speed presets, fastest first: at the same quality (crf), a faster one encodes
+# several times faster and writes a larger file. NVENC gets the nearest of its p1-p7.
+ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+           "slower", "veryslow")
+DEFAULT_ENCODER_PRESET = "medium"
+_NVENC_PRESETS = dict(zip(ENCODER_PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"),
+                          strict=True))
+
 
 class VideoWriter(CommitOnExit):
     """Encode RGB uint8 HxWx3 frames to mp4, mkv, mov (H.264), webm (VP9) or avi (MPEG-4).
@@ -39,9 +47,10 @@ class VideoWriter(CommitOnExit):
     `info`'s; odd sides are padded by one replicated pixel, as yuv420p needs even ones.
     `audio_from` is a file whose audio streams are carried over (see AudioCarrier).
     `hardware` encodes H.264 with NVIDIA's NVENC (constant quality `crf`) when FFmpeg can
-    open it here, and with libx264 otherwise; `codec` is the encoder used. `tags` become
-    the container's metadata (mp4 and mov keep any key; AVI keeps only a few, `comment`
-    among them).
+    open it here, and with libx264 otherwise; `codec` is the encoder used. `preset` trades
+    H.264 encoding speed for file size (see ENCODER_PRESETS); VP9 and MPEG-4 ignore it.
+    `tags` become the container's metadata (mp4 and mov keep any key; AVI keeps only a few,
+    `comment` among them).
 
     The file is written under a hidden temporary name beside `path` and renamed by `close`;
     leaving a `with` block by an exception (Ctrl-C included) deletes it, so `path` never holds
@@ -58,18 +67,23 @@ class VideoWriter(CommitOnExit):
         codec: str | None = None,
         hardware: bool = False,
         tags: dict[str, str] | None = None,
+        preset: str = DEFAULT_ENCODER_PRESET,
     ) -> None:
         self.path = Path(path)
         self.frames = 0
         suffix = _video_suffix(self.path)
         if not 0 <= crf <= 51:
             raise RecycleganError(f"crf must lie in 0..51 (lower is better quality), got {crf}")
+        if preset not in ENCODER_PRESETS:
+            raise RecycleganError(f"unknown encoder preset {preset!r}; use one of "
+                                  f"{', '.join(ENCODER_PRESETS)}")
         audio_path = Path(audio_from) if audio_from is not None else None
         refuse_input_as_output(self.path, info.source, audio_path)
         width, height = size or (info.width, info.height)
         self._shape = (height, width)
         codec = codec or ENCODERS[suffix]
-        if hardware and codec == "libx264" and crf > 0 and _nvenc_opens(width, height, crf):
+        if (hardware and codec == "libx264" and crf > 0
+                and _nvenc_opens(width, height, crf, preset)):
             codec = "h264_nvenc"  # crf 0 asks for lossless, which NVENC's quality scale lacks
         self.codec = codec
         rate = info.average_rate or rate_fraction(info.fps or FALLBACK_FPS)
@@ -89,7 +103,8 @@ class VideoWriter(CommitOnExit):
             options = {"movflags": "use_metadata_tags"} if suffix in (".mp4", ".mov") else {}
             self._container = av.open(str(self._temporary), mode="w", options=options)
             self._container.metadata.update(tags or {})
-            stream = self._container.add_stream(codec, rate=rate, options=_options(codec, crf))
+            stream = self._container.add_stream(codec, rate=rate,
+                                                options=_options(codec, crf, preset))
             stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
             stream.codec_context.time_base = stream.time_base = self._time_base
@@ -174,13 +189,15 @@ def open_writer(
     size: tuple[int, int] | None = None,
     hardware: bool = False,
     tags: dict[str, str] | None = None,
+    preset: str = DEFAULT_ENCODER_PRESET,
 ) -> VideoWriter | FrameFolderWriter:
     """A VideoWriter for a path with a video extension; otherwise a FrameFolderWriter, which
     writes PNG frames and keeps no audio and no tags."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in ENCODERS:
-        return VideoWriter(path, info, audio_from, crf, size, hardware=hardware, tags=tags)
+        return VideoWriter(path, info, audio_from, crf, size, hardware=hardware, tags=tags,
+                           preset=preset)
     if suffix in VIDEO_EXTENSIONS or suffix in IMAGE_EXTENSIONS:
         known = " ".join(sorted(ENCODERS))
         raise RecycleganError(
@@ -231,7 +248,7 @@ def _video_suffix(path: Path) -> str:
 
 
 @functools.cache
-def _nvenc_opens(width: int, height: int, crf: int) -> bool:
+def _nvenc_opens(width: int, height: int, crf: int, preset: str) -> bool:
     """Whether FFmpeg's NVENC H.264 encoder opens here with these settings (it needs an NVIDIA
     GPU and driver, and has a minimum frame size)."""
     if "h264_nvenc" not in av.codecs_available:
@@ -239,7 +256,7 @@ def _nvenc_opens(width: int, height: int, crf: int) -> bool:
     context = av.CodecContext.create("h264_nvenc", "w")
     context.width, context.height = width + width % 2, height + height % 2
     context.pix_fmt, context.time_base = "yuv420p", Fraction(1, 25)
-    context.options = _options("h264_nvenc", crf)
+    context.options = _options("h264_nvenc", crf, preset)
     try:
         context.open()
     except (av.FFmpegError, OSError, ValueError):
@@ -247,11 +264,11 @@ def _nvenc_opens(width: int, height: int, crf: int) -> bool:
     return True
 
 
-def _options(codec: str, crf: int) -> dict[str, str]:
+def _options(codec: str, crf: int, preset: str) -> dict[str, str]:
     if codec == "libx264":
-        return {"crf": str(crf), "preset": "medium"}
+        return {"crf": str(crf), "preset": preset}
     if codec == "h264_nvenc":  # variable bit rate held to a constant quality, as crf does
-        return {"rc": "vbr", "cq": str(crf), "b": "0"}
+        return {"rc": "vbr", "cq": str(crf), "b": "0", "preset": _NVENC_PRESETS[preset]}
     if codec == "libvpx-vp9":
         return {"crf": str(crf), "b:v": "0", "row-mt": "1"}
     return {}
