@@ -310,3 +310,13 @@ def test_reader_refuses_a_folder_of_videos(tmp_path, av_clip):
     av_clip(tmp_path / "clip.mp4", frames=3, size=16)
     with pytest.raises(RecycleganError, match="holds videos, not image frames"):
         VideoReader(tmp_path)
+
+
+def test_one_thread_converts_small_frames_to_the_same_pixels():
+    from recyclegan.data.video_io.common import conversion_threads, to_rgb
+
+    assert conversion_threads(256, 256) == 1 and conversion_threads(1280, 720) == 1
+    assert conversion_threads(1920, 1080) == 0  # FFmpeg's own choice above 720p
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), np.uint8)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    assert np.array_equal(to_rgb(frame), frame.to_ndarray(format="rgb24", threads=0))

@@ -150,6 +150,24 @@ def stream_duration(stream: av.VideoStream) -> float | None:
         return None
 
 
+_ONE_THREAD_PIXELS = 1280 * 720
+
+
+def conversion_threads(width: int, height: int) -> int:
+    """Threads for FFmpeg's conversion of one decoded frame to RGB: 1 up to 720p, else 0
+    (FFmpeg's default, one per CPU). Starting threads per frame costs more than it saves on
+    small frames: at 256x256 one thread converts 2.4x as many frames per second as the
+    default on 2 cores; at 720p the two are level."""
+    return 1 if width * height <= _ONE_THREAD_PIXELS else 0
+
+
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as an upright RGB uint8 HxWx3 array."""
+    image = frame.to_ndarray(format="rgb24", threads=conversion_threads(frame.width,
+                                                                         frame.height))
+    return upright(image, frame.rotation)
+
+
 def upright(image: np.ndarray, rotation: float) -> np.ndarray:
     """Apply the stream's display rotation (phones record portrait video as rotated landscape)."""
     quarter_turns = round(rotation / 90) % 4  # counter-clockwise, as PyAV reports it

@@ -19,7 +19,7 @@ from recyclegan.data.video_io.common import (
     reason,
     stream_duration,
     stream_fps,
-    upright,
+    to_rgb,
 )
 from recyclegan.data.video_io.damage import DecodeError, LossTracker
 from recyclegan.errors import RecycleganError
@@ -200,7 +200,7 @@ class VideoReader:
                 duration = float(frame.duration * time_base) if frame.duration else None
                 if not losses.accept(time, duration, frame.is_corrupt):
                     continue
-                image = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+                image = to_rgb(frame)
                 yield Frame(image, pts, time, index)
                 index += 1
         losses.finish()
@@ -220,7 +220,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
         while True:
             try:
                 frame = next(frames)
-                image = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
+                image = to_rgb(frame)
             except StopIteration:
                 return
             except av.FFmpegError as error:
