@@ -81,3 +81,46 @@ def test_build_networks_without_predictors():
     assert with_pred.pred_a is not None and without.pred_a is None
     assert not any(key.startswith("pred_") for key in without.state_dict())
     assert len(with_pred.generator_side()) == 4 and len(without.generator_side()) == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("compiled_form", [False, True])
+def test_instance_norm_keeps_channels_last_and_matches_pytorch(dtype, compiled_form):
+    from recyclegan.models.layers import instance_norm, normalise_nhwc
+
+    torch.manual_seed(0)
+    x = (torch.randn(2, 8, 12, 10) * 3 + 1).to(dtype)
+    nhwc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    nchw = x.clone().requires_grad_()
+    norm = instance_norm(8)
+    # The form torch.compile traces, called directly; eager otherwise.
+    got = normalise_nhwc(nhwc, norm.eps) if compiled_form else norm(nhwc)
+    want = torch.nn.functional.instance_norm(nchw)
+    assert got.dtype == dtype and got.is_contiguous(memory_format=torch.channels_last)
+    tolerance = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 3e-2,
+                                                                            "rtol": 3e-2}
+    torch.testing.assert_close(got, want, **tolerance)
+    weights = torch.randn(2, 8, 12, 10)
+    (got.float() * weights).sum().backward()
+    (want.float() * weights).sum().backward()
+    torch.testing.assert_close(nhwc.grad, nchw.grad, **tolerance)
+    assert norm(nchw).is_contiguous()  # NCHW takes PyTorch's kernel, as before
+
+
+def test_compiled_instance_norm_keeps_channels_last():
+    from recyclegan.models.layers import instance_norm
+
+    graphs = []
+
+    def record(graph_module, example_inputs):
+        graphs.append(str(graph_module.graph))
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    norm = torch.compile(instance_norm(8), backend=record)
+    x = torch.randn(2, 8, 12, 10).contiguous(memory_format=torch.channels_last)
+    y = norm(x)
+    assert graphs and "var_mean" in graphs[0] and "instance_norm" not in graphs[0]
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    torch.testing.assert_close(y, torch.nn.functional.instance_norm(x.contiguous()),
+                               atol=1e-5, rtol=1e-5)

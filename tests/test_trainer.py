@@ -111,6 +111,25 @@ def test_channels_last_gives_the_same_training():
             assert got[name] == pytest.approx(ref[name], rel=1e-3, abs=1e-4), name
 
 
+def test_channels_last_reaches_every_convolution():
+    # Without it cuDNN transposes NCHW to NHWC and back around each convolution.
+    trainer = make_trainer(channels_last=True)
+    layouts = []
+
+    def record(module, inputs):
+        x = inputs[0]
+        if x.shape[-1] * x.shape[-2] > 1:  # a 1x1 map is both layouts at once
+            layouts.append(x.is_contiguous(memory_format=torch.channels_last)
+                           and not x.is_contiguous())
+
+    convs = [m for m in trainer.networks.modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    for conv in convs:
+        conv.register_forward_pre_hook(record)
+    run_steps(trainer, steps=1)
+    assert len(layouts) >= len(convs) and all(layouts)
+
+
 def test_compiled_step_does_not_recompile_after_warm_up(monkeypatch):
     from torch._dynamo.utils import counters
 

@@ -119,8 +119,11 @@ class Trainer:
         frames = len(pass_a.fakes) // batch_size
         reals_a = torch.cat(real_a[:frames])
         reals_b = torch.cat(real_b[:frames])
-        fakes_b = self._pool(self.pool_b, pass_a.fakes, frames)
-        fakes_a = self._pool(self.pool_a, pass_b.fakes, frames)
+        # The pools hand back NCHW tensors; D's first convolution wants the step's layout.
+        fakes_b = self._pool(self.pool_b, pass_a.fakes, frames).contiguous(
+            memory_format=self.layout)
+        fakes_a = self._pool(self.pool_a, pass_b.fakes, frames).contiguous(
+            memory_format=self.layout)
         with self._autocast():
             loss_d_a, loss_d_b = self.discriminator_objective(reals_a, fakes_a, reals_b, fakes_b,
                                                               batch_size)
