@@ -6,9 +6,9 @@
 Runs `--warmup` untimed steps of recyclegan's Trainer on random windows (as
 benchmarks/train_throughput.py does), then profiles `--steps` steps with torch.profiler. Prints
 the wall time per step, the device's busy time per step (kernels summed; on the CPU, operator
-self time), its split by kind of kernel (convolution and matmul, normalisation, everything
-else), and the top kernels by self time. Busy time well under wall time means the GPU waits
-on the host.
+self time), its split by kind of kernel (cuDNN's NCHW/NHWC transposes, convolution and
+matmul, normalisation, everything else), and the top kernels by self time. Busy time well
+under wall time means the GPU waits on the host.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from recyclegan.bench.training import TrainingSetup, make_trainer, random_batche
 from recyclegan.config import MODEL_SIZES, PRESETS
 
 KINDS = (  # first match wins
+    ("layout transposes (cuDNN)", re.compile(r"nchwToNhwc|nhwcToNchw", re.IGNORECASE)),
     ("convolution and matmul", re.compile(r"conv|gemm|xmma|cutlass|sm\d+_|wgrad|dgrad|mm",
                                           re.IGNORECASE)),
     ("normalisation", re.compile(r"norm|welford|reduce|red_", re.IGNORECASE)),
