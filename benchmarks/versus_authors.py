@@ -1,0 +1,212 @@
+"""recyclegan beside the authors' Recycle-GAN code: same networks, same size, same machine, one run.
+
+    python benchmarks/versus_authors.py --authors ~/src/Recycle-GAN --size 128
+    python benchmarks/versus_authors.py --authors ~/src/Recycle-GAN --size 256 --device cuda
+
+`--authors` is a checkout of github.com/aayushbansal/Recycle-GAN, which recyclegan does not
+ship. Two of its files run as they are, but for one change that current PyTorch needs
+(`loss.data[0]` on a 0-dim loss becomes `loss.item()`): models/networks.py and
+models/recycle_gan_model.py. The helper modules they import (models/base_model.py,
+util/image_pool.py, util/util.py) are replaced by small stand-ins defined here: the timed code
+uses only BaseModel's fields, and with the authors' `--pool_size 0` an image pool that
+hands its images straight back.
+
+The configuration is the authors' scripts/run_Recycle_gan.sh: ResNet-6 generators, U-Net
+predictors (unet_128 at 128 px, unet_256 at 256), 70x70 PatchGAN discriminators, instance
+norm, no dropout, LSGAN, identity 0, pool size 0, batch 1, Adam (2e-4, beta1 0.5). recyclegan
+trains its `paper` networks with the `recycle` preset at batch 1 in fp32 on the CPU (its
+default there); on CUDA with `--precision` (default fp32, to match).
+
+Printed, one markdown row each:
+- training, seconds per step: the authors' `optimize_parameters()` as they run it; again
+  with denormals flushed (which their code does not do, and which makes it faster on long
+  runs); recyclegan's `Trainer.train_step`.
+- inference, frames per second: the authors' `test()` per frame (what their test.py runs for
+  each frame, image saving left out, so their figure is an upper bound); recyclegan's
+  generator alone; recyclegan's `retarget` end to end on an H.264 clip (decoding, watermark
+  and encoding included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import platform
+import sys
+import tempfile
+import time
+import types
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from recyclegan.bench.common import Variant, sync
+from recyclegan.bench.inference import end_to_end, generator_only, make_retargeter, write_clip
+from recyclegan.bench.training import TrainingSetup, make_trainer, random_batches
+
+AUTHORS_FILES = ("models/networks.py", "models/recycle_gan_model.py")
+PATCHES = ((".data[0]", ".item()"),)  # 0-dim tensors cannot be indexed since PyTorch 0.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--authors", type=Path, required=True,
+                        help="a checkout of github.com/aayushbansal/Recycle-GAN")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--size", type=int, default=128, choices=(128, 256))
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps each")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--frames", type=int, default=24, help="frames timed for inference")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="recyclegan's precision (the authors' code has fp32 only)")
+    args = parser.parse_args()
+    missing = [name for name in AUTHORS_FILES if not (args.authors / name).is_file()]
+    if missing:
+        sys.exit(f"versus_authors.py: {args.authors} lacks {', '.join(missing)}; pass a "
+                 "checkout of github.com/aayushbansal/Recycle-GAN as --authors")
+    device = torch.device(args.device)
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.processor() or platform.machine()}, "
+                 f"{torch.get_num_threads()} threads")
+    print(f"# {name}; torch {torch.__version__}; {args.size}x{args.size}, batch 1")
+    print("| code | what | figure |\n| --- | --- | --- |")
+
+    theirs = AuthorsModel(args.authors, args.size, device)
+    torch.set_flush_denormal(False)
+    _row("authors", "training, s/step (as they run it)",
+         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
+    torch.set_flush_denormal(True)
+    _row("authors", "training, s/step (denormals flushed)",
+         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
+    _row("authors", "test() per frame, frames/s",
+         f"{args.frames / _elapsed(theirs.test_frame, args.frames, device):.2f}")
+
+    setup = TrainingSetup(device, args.size, "paper", "recycle")
+    trainer = make_trainer(setup, Variant.parse(args.precision), 1)
+    batch_a, batch_b = random_batches(setup, 1)
+    ours = _seconds_per_step(lambda: trainer.train_step(batch_a, batch_b), args.steps,
+                             args.warmup, device)
+    _row("recyclegan", f"training, s/step ({args.precision})", f"{ours:.3f}")
+    generator = trainer.networks.gen_ab
+    retargeter = make_retargeter(generator, args.size, device, Variant.parse(args.precision), 8)
+    row = generator_only(retargeter, steps=max(1, args.frames // 8), variant=args.precision)
+    _row("recyclegan", "generator alone, batch 8, frames/s", f"{row.frames_per_s:.2f}")
+    with tempfile.TemporaryDirectory() as folder:
+        src = write_clip(Path(folder) / "in.mp4", args.size, args.frames)
+        warm_up = write_clip(Path(folder) / "warm_up.mp4", args.size, 8)
+        row = end_to_end(retargeter, warm_up, src, Path(folder) / "out.mp4", args.frames,
+                         args.precision)
+    _row("recyclegan", "retarget end to end (mp4 in and out), batch 8, frames/s",
+         f"{row.frames_per_s:.2f}")
+
+
+class AuthorsModel:
+    """The authors' RecycleGANModel, built with their training script's options, fed
+    random windows in [-1, 1]."""
+
+    def __init__(self, checkout: Path, size: int, device: torch.device) -> None:
+        module = _load_authors(checkout)
+        opt = SimpleNamespace(
+            batchSize=1, fineSize=size, input_nc=3, output_nc=3, ngf=64, ndf=64,
+            which_model_netG="resnet_6blocks", which_model_netP=f"unet_{size}",
+            which_model_netD="basic", n_layers_D=3, norm="instance", no_dropout=True,
+            init_type="normal", no_lsgan=False, lr=0.0002, beta1=0.5, identity=0.0,
+            pool_size=0, lambda_A=10.0, lambda_B=10.0, adversarial_loss_p=False,
+            lr_policy="lambda", niter=100, niter_decay=100, epoch_count=1,
+            which_direction="AtoB", isTrain=True, continue_train=False,
+            gpu_ids=[device.index or 0] if device.type == "cuda" else [], npf=64,
+        )
+        torch.manual_seed(0)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # their init.normal and Variable(volatile=...)
+            self.model = module.RecycleGANModel()
+            self.model.initialize(opt)
+        shape = (1, 3, size, size)
+        frames = {key: torch.rand(shape) * 2 - 1 for key in ("A0", "A1", "A2", "B0", "B1", "B2")}
+        self.model.set_input({**frames, "A_paths": ["a"], "B_paths": ["b"]})
+
+    def step(self) -> None:
+        self.model.optimize_parameters()
+
+    def test_frame(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model.test()
+
+
+def _load_authors(checkout: Path) -> types.ModuleType:
+    """Import the authors' two files as the package `models`, helpers stood in for."""
+    for name in ("models", "util"):
+        package = types.ModuleType(name)
+        package.__path__ = []
+        sys.modules[name] = package
+    _stand_in("models.base_model", BaseModel=_BaseModel)
+    _stand_in("util.image_pool", ImagePool=_ImagePool)
+    _stand_in("util.util")
+    loaded = None
+    for relative in AUTHORS_FILES:
+        name = "models." + Path(relative).stem
+        source = (checkout / relative).read_text()
+        for old, new in PATCHES:
+            source = source.replace(old, new)
+        spec = importlib.util.spec_from_loader(name, loader=None, origin=str(checkout / relative))
+        loaded = importlib.util.module_from_spec(spec)
+        loaded.__package__ = "models"
+        sys.modules[name] = loaded
+        setattr(sys.modules["models"], Path(relative).stem, loaded)
+        exec(compile(source, str(checkout / relative), "exec"), loaded.__dict__)  # noqa: S102
+    return loaded
+
+
+def _stand_in(name: str, **members: object) -> None:
+    module = types.ModuleType(name)
+    module.__dict__.update(members)
+    sys.modules[name] = module
+    package, _, leaf = name.rpartition(".")
+    setattr(sys.modules[package], leaf, module)
+
+
+class _BaseModel:
+    """The fields the authors' BaseModel.initialize sets that their training step reads."""
+
+    def initialize(self, opt: SimpleNamespace) -> None:
+        self.opt, self.gpu_ids, self.isTrain = opt, opt.gpu_ids, opt.isTrain
+        self.Tensor = torch.cuda.FloatTensor if self.gpu_ids else torch.Tensor
+
+
+class _ImagePool:
+    """The authors' run script sets --pool_size 0, with which their pool returns its input."""
+
+    def __init__(self, pool_size: int) -> None:
+        if pool_size != 0:
+            raise ValueError("this stand-in covers --pool_size 0 only, as the authors ran")
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+
+def _seconds_per_step(step: object, steps: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        step()
+    return _elapsed(step, steps, device) / steps
+
+
+def _elapsed(call: object, times: int, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(times):
+        call()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def _row(code: str, what: str, figure: str) -> None:
+    print(f"| {code} | {what} | {figure} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

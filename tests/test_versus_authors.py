@@ -1,0 +1,56 @@
+"""benchmarks/versus_authors.py loads a Recycle-GAN checkout with its one patch applied."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "versus_authors.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("versus_authors", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_checkout(root: Path) -> Path:
+    """Stand-ins for the authors' two files, using what the loader must provide."""
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "networks.py").write_text(
+        "import torch\nLOSS = torch.ones(()) * 2\nVALUE = LOSS.data[0]\n")
+    (root / "models" / "recycle_gan_model.py").write_text(
+        "import util.util as util\nfrom util.image_pool import ImagePool\n"
+        "from .base_model import BaseModel\nfrom . import networks\n"
+        "class RecycleGANModel(BaseModel):\n    pool = ImagePool(0)\n"
+        "    value = networks.VALUE\n")
+    return root
+
+
+def test_loads_the_two_files_patched_with_helpers_stood_in(tmp_path):
+    versus = load_script()
+    saved = {name: sys.modules.get(name) for name in ("models", "util")}
+    try:
+        module = versus._load_authors(fake_checkout(tmp_path / "Recycle-GAN"))
+        # `.data[0]` on a 0-dim tensor raises on current PyTorch; the patch made it .item()
+        assert module.RecycleGANModel.value == 2.0
+        assert issubclass(module.RecycleGANModel, versus._BaseModel)
+        assert module.RecycleGANModel.pool.query("frames") == "frames"
+    finally:
+        for name in [name for name in sys.modules if name.startswith(("models.", "util."))]:
+            del sys.modules[name]
+        for name, value in saved.items():
+            if value is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = value
+
+
+def test_a_folder_without_their_files_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(SCRIPT), "--authors", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"versus_authors.py: {tmp_path} lacks models/networks.py, models/recycle_gan_model.py;"
+        " pass a checkout of github.com/aayushbansal/Recycle-GAN as --authors"]
