@@ -346,3 +346,20 @@ def test_memory_stays_flat_for_long_videos(run_dir, tmp_path, av_clip):
         peaks[frames] = int(result.stdout.split()[-1]) / 1024  # MiB
     # Measured: +1.7 MiB. Keeping every 32x32 output frame alive would add about 9 MiB.
     assert peaks[3000] - peaks[300] < 6, peaks
+
+
+def test_progress_advances_by_every_frame_written_in_few_redraws():
+    from recyclegan.inference.retarget import _progress, _Ticker
+
+    with _progress(False) as bar:
+        task = bar.add_task("clip", total=10, rate="")
+        ticker = _Ticker(bar, task, interval=3600)
+        for _ in range(7):
+            ticker.tick()
+        assert bar.tasks[task].completed == 0  # waiting for the interval
+        ticker.flush()
+        assert bar.tasks[task].completed == 7
+        eager = _Ticker(bar, task, interval=0)
+        for _ in range(3):
+            eager.tick()
+        assert bar.tasks[task].completed == 10
