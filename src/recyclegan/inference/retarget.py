@@ -9,8 +9,9 @@ recyclegan.provenance (unless `Marking(watermark=False)`), video files carry dis
 tags, and with a key and certificate the file gets a signed C2PA manifest.
 
 Three threads share the work: one decodes and prepares frames, the caller's thread runs the
-model and composes and marks the outputs, one encodes (see recyclegan.background). Each hand-over holds two batches
-of frames, or 16 frames at small batch sizes, which evens out the threads' uneven paces.
+model and composes and marks the outputs, one encodes (see recyclegan.background). Each
+hand-over holds two batches of frames, or 16 frames at small batch sizes, which evens out the
+threads' uneven paces.
 """
 
 from __future__ import annotations
