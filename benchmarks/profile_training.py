@@ -23,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 from recyclegan.bench.common import Variant, sync
 from recyclegan.bench.training import TrainingSetup, make_trainer, random_batches
 from recyclegan.config import MODEL_SIZES, PRESETS
+from recyclegan.devices import tune_cpu_process
 
 KINDS = (  # first match wins
     ("layout transposes (cuDNN)", re.compile(r"nchwToNhwc|nhwcToNchw", re.IGNORECASE)),
@@ -48,7 +49,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     else:
-        torch.set_flush_denormal(True)
+        tune_cpu_process()
     setup = TrainingSetup(device, args.size, args.model_size, args.preset)
     trainer = make_trainer(setup, Variant.parse(args.variant), args.batch_size)
     batch_a, batch_b = random_batches(setup, args.batch_size)

@@ -39,6 +39,7 @@ from recyclegan.bench.report import (
 )
 from recyclegan.config import MODEL_SIZES
 from recyclegan.data.video_io import ENCODER_PRESETS
+from recyclegan.devices import tune_cpu_process
 from recyclegan.models import build_generator
 
 VARIANTS = {
@@ -67,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
-        torch.set_flush_denormal(True)
+        tune_cpu_process()
     torch.manual_seed(0)
     generator = build_generator(MODEL_SIZES[args.model_size]).eval()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \

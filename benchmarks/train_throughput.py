@@ -27,6 +27,7 @@ from recyclegan.bench.common import Variant
 from recyclegan.bench.report import TRAINING_COLUMNS, markdown_head, markdown_row, training_cells
 from recyclegan.bench.training import TrainingSetup, matmul_rate, training_grid
 from recyclegan.config import MODEL_SIZES, PRESETS
+from recyclegan.devices import tune_cpu_process
 
 VARIANTS = ("fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-compile", "bf16-cl-compile")
 
@@ -44,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
-        torch.set_flush_denormal(True)
+        tune_cpu_process()
     else:
         torch.backends.cudnn.benchmark = True
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"

@@ -17,14 +17,17 @@ norm, no dropout, LSGAN, identity 0, pool size 0, batch 1, Adam (2e-4, beta1 0.5
 trains its `paper` networks with the `recycle` preset at batch 1 in fp32 on the CPU (its
 default there); on CUDA with `--precision` (default fp32, to match).
 
-Printed, one markdown row each:
-- training, seconds per step: the authors' `optimize_parameters()` as they run it; again
-  with denormals flushed (which their code does not do, and which makes it faster on long
-  runs); recyclegan's `Trainer.train_step`.
+Each code runs in a fresh process of its own, one after the other, so that neither inherits
+the other's heap or process settings. Printed, one markdown row each:
+- training, seconds per step (the median of `--steps` timed steps): the authors'
+  `optimize_parameters()` in a process as they run it; on the CPU again, in a process tuned
+  as `recyclegan train` tunes its own (`recyclegan.devices.tune_cpu_process`: denormals
+  flushed, and glibc's malloc keeping freed memory, neither of which their code does);
+  recyclegan's `Trainer.train_step`, in its tuned process.
 - inference, frames per second: the authors' `test()` per frame (what their test.py runs for
-  each frame, image saving left out, so their figure is an upper bound); recyclegan's
-  generator alone; recyclegan's `retarget` end to end on an H.264 clip (decoding, watermark
-  and encoding included).
+  each frame, image saving left out, so their figure is an upper bound), as they run it;
+  recyclegan's generator alone; recyclegan's `retarget` end to end on an H.264 clip
+  (decoding, watermark and encoding included).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import contextlib
 import importlib.util
 import io
 import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +52,7 @@ import torch
 from recyclegan.bench.common import Variant, sync
 from recyclegan.bench.inference import end_to_end, generator_only, make_retargeter, write_clip
 from recyclegan.bench.training import TrainingSetup, make_trainer, random_batches
+from recyclegan.devices import tune_cpu_process
 
 AUTHORS_FILES = ("models/networks.py", "models/recycle_gan_model.py")
 PATCHES = ((".data[0]", ".item()"),)  # 0-dim tensors cannot be indexed since PyTorch 0.5
@@ -63,28 +69,50 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24, help="frames timed for inference")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                         help="recyclegan's precision (the authors' code has fp32 only)")
+    parser.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     missing = [name for name in AUTHORS_FILES if not (args.authors / name).is_file()]
     if missing:
         sys.exit(f"versus_authors.py: {args.authors} lacks {', '.join(missing)}; pass a "
                  "checkout of github.com/aayushbansal/Recycle-GAN as --authors")
     device = torch.device(args.device)
+    if args.part is not None:
+        PARTS[args.part](args, device)
+        return
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()}, "
                  f"{torch.get_num_threads()} threads")
     print(f"# {name}; torch {torch.__version__}; {args.size}x{args.size}, batch 1")
-    print("| code | what | figure |\n| --- | --- | --- |")
+    print("| code | what | figure |\n| --- | --- | --- |", flush=True)
+    for part in PARTS:
+        if part == "authors-tuned" and device.type != "cpu":
+            continue
+        # A fresh process each: neither code inherits the other's heap or settings.
+        done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part])
+        if done.returncode:
+            sys.exit(f"versus_authors.py: the {part} part failed (exit {done.returncode})")
 
+
+def _authors(args: argparse.Namespace, device: torch.device) -> None:
+    """Their code in a process as they run it: denormals not flushed, malloc untouched."""
     theirs = AuthorsModel(args.authors, args.size, device)
-    torch.set_flush_denormal(False)
     _row("authors", "training, s/step (as they run it)",
-         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
-    torch.set_flush_denormal(True)
-    _row("authors", "training, s/step (denormals flushed)",
          f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
     _row("authors", "test() per frame, frames/s",
          f"{args.frames / _elapsed(theirs.test_frame, args.frames, device):.2f}")
 
+
+def _authors_tuned(args: argparse.Namespace, device: torch.device) -> None:
+    """Their code in a process tuned as `recyclegan train` tunes its own."""
+    tune_cpu_process()
+    theirs = AuthorsModel(args.authors, args.size, device)
+    _row("authors", "training, s/step (in a process tuned as recyclegan's is)",
+         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
+
+
+def _ours(args: argparse.Namespace, device: torch.device) -> None:
+    if device.type == "cpu":
+        tune_cpu_process()  # as `recyclegan train` and `retarget` do
     setup = TrainingSetup(device, args.size, "paper", "recycle")
     trainer = make_trainer(setup, Variant.parse(args.precision), 1)
     batch_a, batch_b = random_batches(setup, 1)
@@ -102,6 +130,9 @@ def main() -> None:
                          args.precision)
     _row("recyclegan", "retarget end to end (mp4 in and out), batch 8, frames/s",
          f"{row.frames_per_s:.2f}")
+
+
+PARTS = {"authors": _authors, "authors-tuned": _authors_tuned, "recyclegan": _ours}
 
 
 class AuthorsModel:
@@ -190,9 +221,10 @@ class _ImagePool:
 
 
 def _seconds_per_step(step: object, steps: int, warmup: int, device: torch.device) -> float:
+    """The median over `steps` timed steps: a shared VM's slow outliers do not move it."""
     for _ in range(warmup):
         step()
-    return _elapsed(step, steps, device) / steps
+    return statistics.median(_elapsed(step, 1, device) for _ in range(steps))
 
 
 def _elapsed(call: object, times: int, device: torch.device) -> float:

@@ -22,7 +22,7 @@ from recyclegan.bench.inference import (
 )
 from recyclegan.bench.training import TrainingResult, TrainingSetup, matmul_rate, training_grid
 from recyclegan.config import MODEL_SIZES
-from recyclegan.devices import resolve_device
+from recyclegan.devices import resolve_device, tune_cpu_process
 from recyclegan.models import build_generator
 
 
@@ -86,7 +86,7 @@ def run_bench(config: BenchConfig, status: Callable[[str], None] = lambda messag
     report = BenchReport(config, device_name(device), torch.__version__,
                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
     if device.type == "cpu":
-        torch.set_flush_denormal(True)
+        tune_cpu_process()  # as `train` and `retarget` do
     if config.training:
         _run_training(config, device, report, status)
     if config.inference:

@@ -29,7 +29,7 @@ from recyclegan.config import (
     write_yaml,
 )
 from recyclegan.data.dataset import WindowDataset, WindowSampler
-from recyclegan.devices import resolve_device, torchrun_rank
+from recyclegan.devices import resolve_device, torchrun_rank, tune_cpu_process
 from recyclegan.distributed import Distributed, from_environment
 from recyclegan.errors import Interrupted, RecycleganError
 from recyclegan.models import Networks, build_networks
@@ -157,7 +157,7 @@ def _train(config: RunConfig, dist: Distributed, data_a: WindowDataset, data_b: 
         run_dir.mkdir(parents=True, exist_ok=True)
 
     if device.type == "cpu":
-        torch.set_flush_denormal(True)  # denormals slow CPU training several-fold over time
+        tune_cpu_process()
     else:
         torch.backends.cudnn.benchmark = True
     seed_everything(config.train.seed)
