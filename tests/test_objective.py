@@ -5,6 +5,7 @@ from torch import nn
 from recyclegan.config import LossWeights
 from recyclegan.training.objective import (
     discriminator_loss,
+    predict_next,
     translate_window,
     weighted_total,
 )
@@ -28,10 +29,14 @@ def window():
 
 
 def run(weights):
+    """One direction with identity generators and copy-the-current-frame predictors."""
     real0, real1, real2 = window()
-    return translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
-                            disc_dst=ZeroScore(), pred_src=CopyCurrent(),
-                            pred_dst=CopyCurrent(), weights=weights), (real0, real1, real2)
+    fake01 = torch.cat([real0, real1])
+    pred_dst2, _ = predict_next(CopyCurrent(), fake01)
+    _, pred_src2 = predict_next(CopyCurrent(), fake01, real0, real1)
+    return translate_window(real0, real1, real2, fake01, gen_bwd=nn.Identity(),
+                            disc_dst=ZeroScore(), weights=weights, pred_dst2=pred_dst2,
+                            pred_src2=pred_src2), (real0, real1, real2)
 
 
 def test_recycle_terms_by_hand():
@@ -49,9 +54,8 @@ def test_recycle_terms_by_hand():
 def test_cycle_preset_skips_the_predictor():
     weights = LossWeights(recurrent=0, recycle=0, cycle=10)
     real0, real1, real2 = window()
-    result = translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
-                              disc_dst=ZeroScore(), pred_src=None, pred_dst=None,
-                              weights=weights)
+    result = translate_window(real0, real1, real2, torch.cat([real0, real1]),
+                              gen_bwd=nn.Identity(), disc_dst=ZeroScore(), weights=weights)
     assert set(result.terms) == {"adversarial", "cycle"}
     assert result.terms["cycle"].item() == 0.0
     assert result.terms["adversarial"].item() == pytest.approx(2.0)
@@ -69,9 +73,8 @@ def test_weights_scale_and_switch_terms():
 def test_predictor_required_when_weights_use_it():
     real0, real1, real2 = window()
     with pytest.raises(ValueError, match="predictors"):
-        translate_window(real0, real1, real2, gen_fwd=nn.Identity(), gen_bwd=nn.Identity(),
-                         disc_dst=ZeroScore(), pred_src=None, pred_dst=None,
-                         weights=LossWeights())
+        translate_window(real0, real1, real2, torch.cat([real0, real1]),
+                         gen_bwd=nn.Identity(), disc_dst=ZeroScore(), weights=LossWeights())
 
 
 def test_discriminator_loss_counts_frames():
@@ -81,3 +84,20 @@ def test_discriminator_loss_counts_frames():
     assert discriminator_loss(disc, reals, fakes, batch_size=2).item() == pytest.approx(1.5)
     with pytest.raises(ValueError):
         discriminator_loss(disc, reals, fakes[:4], batch_size=2)
+
+
+def test_one_predictor_call_gives_what_two_calls_give():
+    from recyclegan.models.predictor import UnetPredictor
+
+    torch.manual_seed(0)
+    pred = UnetPredictor(3, 8, depth=3)
+    calls = []
+    pred.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    fake01 = torch.rand(4, 3, 16, 16) * 2 - 1
+    real0, real1 = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    from_fakes, from_reals = predict_next(pred, fake01, real0, real1)
+    assert calls == [4]  # one call, fakes and reals stacked
+    torch.testing.assert_close(from_fakes, pred(*fake01.chunk(2)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(from_reals, pred(real0, real1), rtol=1e-5, atol=1e-6)
+    alone, none = predict_next(pred, fake01)
+    assert none is None and alone.shape == (2, 3, 16, 16)
