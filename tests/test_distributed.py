@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,22 +51,33 @@ def setup(tmp_path_factory):
     return root, data_a, data_b
 
 
-def test_two_processes_train_like_one_and_resume_exactly(setup):
+@pytest.fixture(scope="module")
+def single(setup):
+    """The losses of one process trained at the global batch of 2, for 4 steps."""
+    root, data_a, data_b = setup
+    result = train_run(data_a, data_b, root / "single", tiny_overrides(4, batch_size=2),
+                       progress=False)
+    assert result.step == 4
+    return logged_losses(root / "single")
+
+
+def assert_trained_like(expected: dict, got: dict) -> None:
+    """Same losses as one process (averaged over ranks): equal at first, then within the
+    float noise that different summation orders leave and Adam amplifies."""
+    assert expected.keys() == got.keys()
+    for (tag, step), value in expected.items():
+        tolerance = 1e-5 if step <= 2 else 2e-3
+        assert got[tag, step] == pytest.approx(value, rel=tolerance), (tag, step)
+
+
+def test_two_processes_train_like_one_and_resume_exactly(setup, single):
     root, data_a, data_b = setup
     args = ["train", str(data_a), str(data_b), "--config", str(root / "tiny.yaml"), "-q"]
-    single = train_run(data_a, data_b, root / "single", tiny_overrides(4, batch_size=2),
-                       progress=False)
     # Two ranks, each with half of the global batch of 2.
     straight = torchrun(*args, "-o", str(root / "ddp"), cwd=root)
     assert straight.returncode == 0, ours(straight)
     assert straight.stdout.count("trained to step 4") == 1  # rank 0 reports alone
-    # Same losses as one process (averaged over ranks): equal at first, then within the
-    # float noise that different summation orders leave and Adam amplifies.
-    expected, got = logged_losses(root / "single"), logged_losses(root / "ddp")
-    assert expected.keys() == got.keys() and single.step == 4
-    for (tag, step), value in expected.items():
-        tolerance = 1e-5 if step <= 2 else 2e-3
-        assert got[tag, step] == pytest.approx(value, rel=tolerance), (tag, step)
+    assert_trained_like(single, logged_losses(root / "ddp"))
     # Stopped at step 2 and resumed to 4 under DDP: exactly the uninterrupted DDP run.
     first = torchrun(*args, "-o", str(root / "resumed"), "--steps", "2", cwd=root)
     assert first.returncode == 0, ours(first)
@@ -76,6 +88,31 @@ def test_two_processes_train_like_one_and_resume_exactly(setup):
     assert all(torch.equal(resumed[name], value) for name, value in uninterrupted.items())
     saved = yaml.safe_load((root / "resumed" / "config.yaml").read_text())
     assert saved["train"]["batch_size"] == 2 and saved["train"]["steps"] == 4
+
+
+def test_two_nodes_train_like_one_process(setup, single):
+    """Multi-node as torchrun runs it: two launchers with --nnodes 2 and their own
+    --node-rank, one process each, meeting at the first one's address (here both on this
+    machine, so they share a file system as a cluster's nodes would)."""
+    root, data_a, data_b = setup
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank",
+         str(node), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port",
+         str(port), "-m", "recyclegan", "train", str(data_a), str(data_b), "--config",
+         str(root / "tiny.yaml"), "-q", "-o", str(root / "nodes")],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for node in (0, 1)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    for node, (_, stderr) in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, stderr[-2000:]
+    # Global rank 0 (on node 0) reports and writes the run; node 1 only trains.
+    assert "trained to step 4" in outputs[0][0] and "trained to step 4" not in outputs[1][0]
+    assert_trained_like(single, logged_losses(root / "nodes"))
+    assert load_weights(root / "nodes" / "checkpoints")[0] == 4
 
 
 def test_uneven_batch_is_refused_on_every_rank(setup):
