@@ -17,16 +17,19 @@ norm, no dropout, LSGAN, identity 0, pool size 0, batch 1, Adam (2e-4, beta1 0.5
 trains its `paper` networks with the `recycle` preset at batch 1 in fp32 on the CPU (its
 default there); on CUDA with `--precision` (default fp32, to match).
 
-Each code runs in a fresh process of its own, one after the other, so that neither inherits
-the other's heap or process settings. Printed, one markdown row each:
-- training, seconds per step (the median of `--steps` timed steps): the authors'
-  `optimize_parameters()` in a process as they run it; on the CPU again, in a process tuned
-  as `recyclegan train` tunes its own (`recyclegan.devices.tune_cpu_process`: denormals
-  flushed, and glibc's malloc keeping freed memory, neither of which their code does);
-  recyclegan's `Trainer.train_step`, in its tuned process.
-- inference, frames per second: the authors' `test()` per frame (what their test.py runs for
-  each frame, image saving left out, so their figure is an upper bound), as they run it;
-  recyclegan's generator alone; recyclegan's `retarget` end to end on an H.264 clip
+Each code runs in fresh processes of its own, one after the other, so that neither inherits
+the other's heap or process settings. The training parts run `--rounds` times, alternating,
+so that a drift in a shared machine's speed hits both codes alike. Printed: a markdown table
+with each figure per round and its median, then recyclegan's speed-up per round and its
+median.
+- training, seconds per step (the median of `--steps` timed steps per process): the
+  authors' `optimize_parameters()` in a process as they run it; on the CPU again, in a
+  process tuned as `recyclegan train` tunes its own (`recyclegan.devices.tune_cpu_process`:
+  denormals flushed, and glibc's malloc keeping freed memory, neither of which their code
+  does); recyclegan's `Trainer.train_step`, in its tuned process.
+- inference, frames per second, once: the authors' `test()` per frame (what their test.py
+  runs for each frame, image saving left out, so their figure is an upper bound), as they
+  run it; recyclegan's generator alone; recyclegan's `retarget` end to end on an H.264 clip
   (decoding, watermark and encoding included).
 """
 
@@ -36,6 +39,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import json
 import platform
 import statistics
 import subprocess
@@ -52,7 +56,9 @@ import torch
 from recyclegan.bench.common import Variant, sync
 from recyclegan.bench.inference import end_to_end, generator_only, make_retargeter, write_clip
 from recyclegan.bench.training import TrainingSetup, make_trainer, random_batches
+from recyclegan.config import MODEL_SIZES
 from recyclegan.devices import tune_cpu_process
+from recyclegan.models import build_generator
 
 AUTHORS_FILES = ("models/networks.py", "models/recycle_gan_model.py")
 PATCHES = ((".data[0]", ".item()"),)  # 0-dim tensors cannot be indexed since PyTorch 0.5
@@ -64,11 +70,14 @@ def main() -> None:
                         help="a checkout of github.com/aayushbansal/Recycle-GAN")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=128, choices=(128, 256))
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps each")
+    parser.add_argument("--steps", type=int, default=4,
+                        help="timed training steps per process")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--frames", type=int, default=24, help="frames timed for inference")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                         help="recyclegan's precision (the authors' code has fp32 only)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times the training parts run, alternating")
     parser.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     missing = [name for name in AUTHORS_FILES if not (args.authors / name).is_file()]
@@ -77,62 +86,101 @@ def main() -> None:
                  "checkout of github.com/aayushbansal/Recycle-GAN as --authors")
     device = torch.device(args.device)
     if args.part is not None:
-        PARTS[args.part](args, device)
+        for key, value in PARTS[args.part](args, device).items():
+            print(RESULT + json.dumps([key, value]), flush=True)
         return
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()}, "
                  f"{torch.get_num_threads()} threads")
-    print(f"# {name}; torch {torch.__version__}; {args.size}x{args.size}, batch 1")
-    print("| code | what | figure |\n| --- | --- | --- |", flush=True)
-    for part in PARTS:
-        if part == "authors-tuned" and device.type != "cpu":
-            continue
-        # A fresh process each: neither code inherits the other's heap or settings.
-        done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part])
-        if done.returncode:
-            sys.exit(f"versus_authors.py: the {part} part failed (exit {done.returncode})")
+    print(f"# {name}; torch {torch.__version__}; {args.size}x{args.size}, batch 1; "
+          f"training: median of {args.steps} steps per process, {args.rounds} rounds")
+    training = [part for part in ("authors", "authors-tuned", "recyclegan")
+                if part != "authors-tuned" or device.type == "cpu"]
+    figures: dict[str, list[float]] = {}
+    for _ in range(args.rounds):  # alternating, so that a drift of the machine hits all alike
+        for part in training:
+            for key, value in _run_part(part).items():
+                figures.setdefault(key, []).append(value)
+    for part in ("authors-test", "recyclegan-inference"):
+        for key, value in _run_part(part).items():
+            figures.setdefault(key, []).append(value)
+    rounds = " | ".join(f"round {i + 1}" for i in range(args.rounds))
+    print(f"| what | {rounds} | median |\n|{' --- |' * (args.rounds + 2)}")
+    for key, values in figures.items():
+        cells = " | ".join(f"{v:.3g}" for v in values) + " |" * (args.rounds - len(values))
+        print(f"| {key} | {cells} | {statistics.median(values):.3g} |")
+    ours = figures[f"recyclegan: training, s/step ({args.precision})"]
+    for key in [key for key in figures if key.startswith("authors: training")]:
+        ratios = [theirs / mine for theirs, mine in zip(figures[key], ours, strict=True)]
+        print(f"- {key.removeprefix('authors: ')}: recyclegan is "
+              f"{statistics.median(ratios):.2f}x as fast (per round: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)})")
 
 
-def _authors(args: argparse.Namespace, device: torch.device) -> None:
+RESULT = "versus_authors.py result: "
+
+
+def _run_part(part: str) -> dict[str, float]:
+    """Run one part in a fresh process (neither code inherits the other's heap or process
+    settings) and collect what it measured."""
+    done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part],
+                          stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        sys.exit(f"versus_authors.py: the {part} part failed (exit {done.returncode})")
+    return dict(json.loads(line.removeprefix(RESULT)) for line in done.stdout.splitlines()
+                if line.startswith(RESULT))
+
+
+def _authors(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     """Their code in a process as they run it: denormals not flushed, malloc untouched."""
     theirs = AuthorsModel(args.authors, args.size, device)
-    _row("authors", "training, s/step (as they run it)",
-         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
-    _row("authors", "test() per frame, frames/s",
-         f"{args.frames / _elapsed(theirs.test_frame, args.frames, device):.2f}")
+    return {"authors: training, s/step (as they run it)":
+            _seconds_per_step(theirs.step, args.steps, args.warmup, device)}
 
 
-def _authors_tuned(args: argparse.Namespace, device: torch.device) -> None:
+def _authors_test(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    theirs = AuthorsModel(args.authors, args.size, device)
+    return {"authors: test() per frame, frames/s":
+            args.frames / _elapsed(theirs.test_frame, args.frames, device)}
+
+
+def _authors_tuned(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     """Their code in a process tuned as `recyclegan train` tunes its own."""
     tune_cpu_process()
     theirs = AuthorsModel(args.authors, args.size, device)
-    _row("authors", "training, s/step (in a process tuned as recyclegan's is)",
-         f"{_seconds_per_step(theirs.step, args.steps, args.warmup, device):.3f}")
+    return {"authors: training, s/step (in a process tuned as recyclegan's is)":
+            _seconds_per_step(theirs.step, args.steps, args.warmup, device)}
 
 
-def _ours(args: argparse.Namespace, device: torch.device) -> None:
+def _ours_training(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     if device.type == "cpu":
-        tune_cpu_process()  # as `recyclegan train` and `retarget` do
+        tune_cpu_process()  # as `recyclegan train` does
     setup = TrainingSetup(device, args.size, "paper", "recycle")
     trainer = make_trainer(setup, Variant.parse(args.precision), 1)
     batch_a, batch_b = random_batches(setup, 1)
-    ours = _seconds_per_step(lambda: trainer.train_step(batch_a, batch_b), args.steps,
-                             args.warmup, device)
-    _row("recyclegan", f"training, s/step ({args.precision})", f"{ours:.3f}")
-    generator = trainer.networks.gen_ab
+    seconds = _seconds_per_step(lambda: trainer.train_step(batch_a, batch_b), args.steps,
+                                args.warmup, device)
+    return {f"recyclegan: training, s/step ({args.precision})": seconds}
+
+
+def _ours_inference(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    torch.manual_seed(0)
+    generator = build_generator(MODEL_SIZES["paper"])
+    # The Retargeter tunes a CPU process as `recyclegan retarget` does.
     retargeter = make_retargeter(generator, args.size, device, Variant.parse(args.precision), 8)
-    row = generator_only(retargeter, steps=max(1, args.frames // 8), variant=args.precision)
-    _row("recyclegan", "generator alone, batch 8, frames/s", f"{row.frames_per_s:.2f}")
+    alone = generator_only(retargeter, steps=max(1, args.frames // 8), variant=args.precision)
     with tempfile.TemporaryDirectory() as folder:
         src = write_clip(Path(folder) / "in.mp4", args.size, args.frames)
         warm_up = write_clip(Path(folder) / "warm_up.mp4", args.size, 8)
-        row = end_to_end(retargeter, warm_up, src, Path(folder) / "out.mp4", args.frames,
-                         args.precision)
-    _row("recyclegan", "retarget end to end (mp4 in and out), batch 8, frames/s",
-         f"{row.frames_per_s:.2f}")
+        whole = end_to_end(retargeter, warm_up, src, Path(folder) / "out.mp4", args.frames,
+                           args.precision)
+    return {"recyclegan: generator alone, batch 8, frames/s": alone.frames_per_s,
+            "recyclegan: retarget end to end (mp4 in and out), batch 8, frames/s":
+            whole.frames_per_s}
 
 
-PARTS = {"authors": _authors, "authors-tuned": _authors_tuned, "recyclegan": _ours}
+PARTS = {"authors": _authors, "authors-tuned": _authors_tuned, "recyclegan": _ours_training,
+         "authors-test": _authors_test, "recyclegan-inference": _ours_inference}
 
 
 class AuthorsModel:
@@ -234,10 +282,6 @@ def _elapsed(call: object, times: int, device: torch.device) -> float:
         call()
     sync(device)
     return time.perf_counter() - start
-
-
-def _row(code: str, what: str, figure: str) -> None:
-    print(f"| {code} | {what} | {figure} |", flush=True)
 
 
 if __name__ == "__main__":
