@@ -1,12 +1,12 @@
 """3x3 convolution by Winograd's minimal filtering, for the CPU.
 
-A ResNet block's 3x3 convolutions are most of a CPU training step, and oneDNN already runs
-them near the CPU's matrix rate, so the way to go faster is less arithmetic. Winograd's
-F(m x m, 3 x 3) (Lavin and Gray, 2016) computes each m x m output tile from an (m+2) x (m+2)
-input tile with (m+2)^2 multiplications instead of 9 m^2: 2.25x fewer for m = 2, 4x for
-m = 4. Written as a batched matrix product between transformed weights and transformed
-input tiles, with the transforms as small matrix products, autograd differentiates it as it
-is: the backward pass gets the same saving.
+The ResNet blocks' 3x3 convolutions are the largest part of a CPU training step (about 45%
+at 128 px), and oneDNN already runs them near the CPU's matrix rate, so the way to go faster
+is less arithmetic. Winograd's F(m x m, 3 x 3) (Lavin and Gray, 2016) computes each m x m
+output tile from an (m+2) x (m+2) input tile with (m+2)^2 multiplications instead of 9 m^2:
+2.25x fewer for m = 2, 4x for m = 4. Written as a batched matrix product between transformed
+weights and transformed input tiles, with the transforms as small matrix products, autograd
+differentiates it as it is: the backward pass's matrix products get the same saving.
 
 It is exact arithmetic reordered, not an approximation; in fp32 the results differ from a
 direct convolution by float rounding (relative error about 1e-5 for m = 4, tested).
