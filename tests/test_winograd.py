@@ -44,6 +44,31 @@ def test_gradients_match_conv2d(tile):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("wanted", [(True, False, False), (False, True, True),
+                                    (False, False, True)])
+def test_gradients_of_some_inputs_in_channels_last(wanted):
+    generator = torch.Generator().manual_seed(sum(wanted))
+    x = torch.randn(2, 4, 12, 9, dtype=torch.float64, generator=generator).contiguous(
+        memory_format=torch.channels_last)
+    weight = torch.randn(3, 4, 3, 3, dtype=torch.float64, generator=generator)
+    bias = torch.randn(3, dtype=torch.float64, generator=generator)
+    grad_out = torch.randn(2, 3, 10, 7, dtype=torch.float64, generator=generator).contiguous(
+        memory_format=torch.channels_last)
+
+    def grads(conv):
+        leaves = [t.clone().requires_grad_(flag) for t, flag in zip((x, weight, bias), wanted,
+                                                                     strict=True)]
+        conv(*leaves).backward(grad_out)
+        return [leaf.grad for leaf in leaves]
+
+    for got, expected in zip(grads(lambda *a: winograd_conv3x3(*a, tile=4)), grads(F.conv2d),
+                             strict=True):
+        if expected is None:
+            assert got is None
+        else:
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
+
+
 def test_float32_error_is_float_rounding():
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 64, 34, 34, generator=generator)
@@ -75,7 +100,7 @@ def calls(monkeypatch):
 def test_wide_cpu_fp32_convolutions_take_the_winograd_path(calls):
     torch.manual_seed(0)
     conv = Conv3x3(256, 8)
-    x = torch.randn(1, 256, 6, 6)
+    x = torch.randn(1, 256, 18, 18)
     got = conv(x)
     assert len(calls) == 1
     expected = F.conv2d(x.double(), conv.weight.double(), conv.bias.double()).float()
@@ -83,12 +108,20 @@ def test_wide_cpu_fp32_convolutions_take_the_winograd_path(calls):
 
 
 def test_narrow_autocast_and_float64_convolutions_stay_direct(calls):
-    x = torch.randn(1, 16, 6, 6)
+    x = torch.randn(1, 16, 18, 18)
     Conv3x3(16, 16)(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        Conv3x3(256, 8)(torch.randn(1, 256, 6, 6))
-    Conv3x3(256, 8).double()(torch.randn(1, 256, 6, 6, dtype=torch.float64))
+        Conv3x3(256, 8)(torch.randn(1, 256, 18, 18))
+    Conv3x3(256, 8).double()(torch.randn(1, 256, 18, 18, dtype=torch.float64))
     assert calls == []
+
+
+def test_small_outputs_stay_direct(calls):
+    conv = Conv3x3(256, 8)
+    conv(torch.randn(1, 256, 10, 10))  # 8x8 outputs: under WINOGRAD_MIN_OUTPUTS
+    assert calls == []
+    conv(torch.randn(4, 256, 10, 10))  # the same, four times over the batch
+    assert len(calls) == 1
 
 
 def test_checkpoints_keep_the_layout_of_a_plain_conv2d():

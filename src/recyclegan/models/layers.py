@@ -10,6 +10,9 @@ from recyclegan.models.winograd import winograd_conv3x3
 
 WINOGRAD_MIN_CHANNELS = 256
 """Below this width Winograd's transforms cost what its products save (measured at 128)."""
+WINOGRAD_MIN_OUTPUTS = 256
+"""Nor below this many output pixels per channel over the batch: at 8x8 a direct
+convolution was faster (measured on a 2-core AVX2 CPU)."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -74,8 +77,8 @@ def upconv_norm_relu(in_ch: int, out_ch: int) -> nn.Sequential:
 class Conv3x3(nn.Conv2d):
     """An unpadded, stride-1 3x3 nn.Conv2d (same parameters and state dict) that computes by
     Winograd's algorithm (models.winograd) on the CPU in fp32, eager, at least
-    WINOGRAD_MIN_CHANNELS wide. On a 2-core AVX2 CPU that made a 128 px training step of
-    the paper's networks 10% shorter, and the 256 px generator 1.3x faster
+    WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large. On a 2-core AVX2 CPU that
+    made a 128 px training step of the paper's networks about a quarter shorter
     (benchmarks/BENCHMARKS.md). Everywhere else (CUDA, where cuDNN picks its own algorithms;
     autocast; torch.compile) it is nn.Conv2d."""
 
@@ -85,6 +88,7 @@ class Conv3x3(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if (x.device.type == "cpu" and x.dtype == torch.float32
                 and self.in_channels >= WINOGRAD_MIN_CHANNELS
+                and x.shape[0] * (x.shape[2] - 2) * (x.shape[3] - 2) >= WINOGRAD_MIN_OUTPUTS
                 and not torch.is_autocast_enabled("cpu")
                 and not torch.compiler.is_compiling()):
             return winograd_conv3x3(x, self.weight, self.bias)
