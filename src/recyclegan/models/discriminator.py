@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from recyclegan.models.layers import init_weights, instance_norm
+from recyclegan.models.layers import WinogradConv2d, init_weights, instance_norm
 
 
 class PatchDiscriminator(nn.Module):
@@ -24,9 +24,10 @@ class PatchDiscriminator(nn.Module):
         width = channels
         for index in range(1, layers + 1):
             out = channels * min(2**index, 8)
-            stride = 2 if index < layers else 1
+            conv = (nn.Conv2d(width, out, 4, stride=2, padding=1) if index < layers
+                    else WinogradConv2d(width, out, 4, padding=1))
             modules += [
-                nn.Conv2d(width, out, 4, stride=stride, padding=1),
+                conv,
                 instance_norm(out),
                 nn.LeakyReLU(0.2, inplace=True),
             ]

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from recyclegan.models.winograd import winograd_conv3x3
+from recyclegan.models.winograd import winograd_conv2d
 
 WINOGRAD_MIN_CHANNELS = 256
 """Below this width Winograd's transforms cost what its products save (measured at 128)."""
@@ -74,24 +74,28 @@ def upconv_norm_relu(in_ch: int, out_ch: int) -> nn.Sequential:
     )
 
 
-class Conv3x3(nn.Conv2d):
-    """An unpadded, stride-1 3x3 nn.Conv2d (same parameters and state dict) that computes by
-    Winograd's algorithm (models.winograd) on the CPU in fp32, eager, at least
-    WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large. On a 2-core AVX2 CPU that
-    made a 128 px training step of the paper's networks about a quarter shorter
+class WinogradConv2d(nn.Conv2d):
+    """A stride-1 nn.Conv2d with a 3x3 or 4x4 kernel and zero padding (same parameters and
+    state dict) that computes by Winograd's algorithm (models.winograd) on the CPU in fp32,
+    eager, at least WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large. On a 2-core
+    AVX2 CPU that made a 128 px training step of the paper's networks about a quarter shorter
     (benchmarks/BENCHMARKS.md). Everywhere else (CUDA, where cuDNN picks its own algorithms;
     autocast; torch.compile) it is nn.Conv2d."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_channels, out_channels, 3, bias=True)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 padding: int = 0) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, bias=True)
 
     def forward(self, x: Tensor) -> Tensor:
+        pad = self.padding[0]
+        outputs = x.shape[0] * (x.shape[2] + 2 * pad - self.kernel_size[0] + 1) * (
+            x.shape[3] + 2 * pad - self.kernel_size[1] + 1)
         if (x.device.type == "cpu" and x.dtype == torch.float32
                 and self.in_channels >= WINOGRAD_MIN_CHANNELS
-                and x.shape[0] * (x.shape[2] - 2) * (x.shape[3] - 2) >= WINOGRAD_MIN_OUTPUTS
+                and outputs >= WINOGRAD_MIN_OUTPUTS
                 and not torch.is_autocast_enabled("cpu")
                 and not torch.compiler.is_compiling()):
-            return winograd_conv3x3(x, self.weight, self.bias)
+            return winograd_conv2d(F.pad(x, (pad,) * 4) if pad else x, self.weight, self.bias)
         return super().forward(x)
 
 
@@ -102,11 +106,11 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1),
-            Conv3x3(channels, channels),
+            WinogradConv2d(channels, channels, 3),
             instance_norm(channels),
             nn.ReLU(inplace=True),
             nn.ReflectionPad2d(1),
-            Conv3x3(channels, channels),
+            WinogradConv2d(channels, channels, 3),
             instance_norm(channels),
         )
 

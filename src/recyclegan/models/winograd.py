@@ -1,17 +1,18 @@
-"""3x3 convolution by Winograd's minimal filtering, for the CPU.
+"""3x3 and 4x4 convolutions by Winograd's minimal filtering, for the CPU.
 
-The ResNet blocks' 3x3 convolutions are the largest part of a CPU training step (about 45%
+The ResNet blocks' 3x3 convolutions were the largest part of a CPU training step (about 45%
 at 128 px), and oneDNN already runs them near the CPU's matrix rate, so the way to go faster
-is less arithmetic. Winograd's F(m x m, 3 x 3) (Lavin and Gray, 2016) computes each m x m
-output tile from an (m+2) x (m+2) input tile with (m+2)^2 multiplications instead of 9 m^2:
-2.25x fewer for m = 2, 4x for m = 4. The products become one batched matrix product between
-transformed weights and transformed input tiles, in the forward pass and both products of
-the backward pass, and the transforms are written by hand as whole-tensor additions (a
-custom autograd function), which ran forward and backward 1.4-1.7x as fast as letting autograd
-differentiate unfolded copies and small matrix products.
+is less arithmetic. Winograd's F(m x m, r x r) (Lavin and Gray, 2016) computes each m x m
+output tile from an (m+r-1) x (m+r-1) input tile with (m+r-1)^2 multiplications instead of
+m^2 r^2: 2.25x fewer for F(2x2, 3x3), 4x for F(4x4, 3x3) and for F(3x3, 4x4), which serves
+the discriminator's stride-1 4x4 convolution. The products become one batched matrix product
+between transformed weights and transformed input tiles, in the forward pass and both
+products of the backward pass, and the transforms are written by hand as whole-tensor
+additions (a custom autograd function), which ran forward and backward 1.4-1.7x as fast as
+letting autograd differentiate unfolded copies and small matrix products.
 
 It is exact arithmetic reordered, not an approximation; in fp32 the results differ from a
-direct convolution by float rounding (relative error about 1e-5 for m = 4, tested).
+direct convolution by float rounding (relative error about 1e-5 with 6x6 tiles, tested).
 """
 
 from __future__ import annotations
@@ -20,23 +21,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# (B^T, G, A^T) of F(2x2, 3x3) and F(4x4, 3x3), with interpolation points 0, 1, -1 (m = 2)
-# and 0, 1, -1, 2, -2 (m = 4), both with the point at infinity: Y = A^T [(G g G^T) * (B^T d B)] A.
-_TRANSFORMS = {
-    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
-        [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
-        [[1, 1, 1, 0], [0, 1, -1, -1]]),
-    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-         [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+# (B^T, G, A^T) of F(m x m, r x r) keyed by (m, r): Y = A^T [(G g G^T) * (B^T d B)] A. Points
+# 0, 1, -1 and infinity for F(2x2, 3x3); 0, 1, -1, 2, -2 and infinity for the 6x6 tiles of
+# F(4x4, 3x3) and F(3x3, 4x4), which share B^T. tests/test_winograd.py checks each identity.
+_POINTS_6 = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+             [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+TRANSFORMS: dict[tuple[int, int], tuple[list[list[float]], ...]] = {
+    (2, 3): ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+             [[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+             [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    (4, 3): (_POINTS_6,
+             [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+             [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+              [0, 1, -1, 8, -8, 1]]),
+    (3, 4): (_POINTS_6,
+             [[1 / 4, 0, 0, 0], [-1 / 6, -1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6, 1 / 6],
+              [1 / 24, 1 / 12, 1 / 6, 1 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3], [0, 0, 0, 1]],
+             [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 1]]),
 }
 _WEIGHT_KRONECKER = {
-    m: torch.kron(torch.tensor(g, dtype=torch.float64), torch.tensor(g, dtype=torch.float64))
-    for m, (_, g, _) in _TRANSFORMS.items()
+    key: torch.kron(torch.tensor(g, dtype=torch.float64), torch.tensor(g, dtype=torch.float64))
+    for key, (_, g, _) in TRANSFORMS.items()
 }
-"""kron(G, G): vec(G g G^T) of a row-major flattened 3x3 kernel as one matrix product."""
+"""kron(G, G): vec(G g G^T) of a row-major flattened r x r kernel as one matrix product."""
 LARGE_TILE_MIN_TILES = 64
 """F(4x4) when the input makes at least this many 4x4 output tiles, else F(2x2): with fewer,
 its 36 matrix products are too small to run well (measured on a 2-core AVX2 CPU: even at
@@ -108,7 +116,7 @@ def _fold_tiles(tiles: Tensor, out: Tensor, dim: int, step: int) -> None:
         view.select(-1, k).add_(tiles[k])
 
 
-class _WinogradConv3x3(torch.autograd.Function):
+class _WinogradConv(torch.autograd.Function):
     """Forward and backward of the Winograd convolution. The tile transforms are mostly 0
     and +-1, so they are written as whole-tensor additions, each over every tile at once:
     along rows on strided row views, along columns on a gathered copy so that each addition
@@ -118,11 +126,12 @@ class _WinogradConv3x3(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
                 tile: int) -> Tensor:
-        input_t, _, output_t = _TRANSFORMS[tile]
+        kernel = weight.shape[-1]
+        input_t, _, output_t = TRANSFORMS[tile, kernel]
         n, channels, height, width = x.shape
         out_channels = weight.shape[0]
-        span = tile + 2
-        out_h, out_w = height - 2, width - 2
+        span = tile + kernel - 1
+        out_h, out_w = height - kernel + 1, width - kernel + 1
         tiles_h, tiles_w = -(-out_h // tile), -(-out_w // tile)
         pad_h, pad_w = tiles_h * tile - out_h, tiles_w * tile - out_w
         if pad_h or pad_w:  # whole tiles only; the extra outputs are cropped below
@@ -137,9 +146,9 @@ class _WinogradConv3x3(torch.autograd.Function):
         v = x.new_empty(span, span, channels, n, tiles_h, tiles_w)
         _mix(columns, input_t, 0, v.permute(1, 0, 3, 2, 4, 5), 0)
         v = v.view(span * span, channels, n * tiles_h * tiles_w)
-        u = (_WEIGHT_KRONECKER[tile].to(weight.dtype)
-             @ weight.reshape(out_channels * channels, 9).t()).view(span * span, out_channels,
-                                                                    channels)
+        u = (_WEIGHT_KRONECKER[tile, kernel].to(weight.dtype)
+             @ weight.reshape(out_channels * channels, kernel * kernel).t()).view(
+                 span * span, out_channels, channels)
         m = torch.bmm(u, v).view(span, span, out_channels, n, tiles_h, tiles_w)
         # Y = A^T M A, then each tile's outputs put in place (with the bias, if any).
         partial = m.new_empty(tile, span, out_channels, n, tiles_h, tiles_w)
@@ -154,7 +163,7 @@ class _WinogradConv3x3(torch.autograd.Function):
             torch.add(scattered, bias.view(1, -1, 1, 1, 1, 1), out=y)
         y = y.view(n, out_channels, tiles_h * tile, tiles_w * tile)
         ctx.save_for_backward(v, u)
-        ctx.geometry = (tile, n, channels, height, width, tiles_h, tiles_w)
+        ctx.geometry = (tile, kernel, n, channels, height, width, tiles_h, tiles_w)
         ctx.has_bias = bias is not None
         return y[:, :, :out_h, :out_w] if pad_h or pad_w else y
 
@@ -162,11 +171,11 @@ class _WinogradConv3x3(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y: Tensor):  # type: ignore[override]
         v, u = ctx.saved_tensors
-        tile, n, channels, height, width, tiles_h, tiles_w = ctx.geometry
-        input_t, _, output_t = _TRANSFORMS[tile]
-        span = tile + 2
+        tile, kernel, n, channels, height, width, tiles_h, tiles_w = ctx.geometry
+        input_t, _, output_t = TRANSFORMS[tile, kernel]
+        span = tile + kernel - 1
         out_channels = u.shape[1]
-        out_h, out_w = height - 2, width - 2
+        out_h, out_w = height - kernel + 1, width - kernel + 1
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_b = grad_y.sum((0, 2, 3)) if need_b and ctx.has_bias else None
         if not (need_x or need_w):
@@ -189,9 +198,9 @@ class _WinogradConv3x3(torch.autograd.Function):
         grad_w = grad_x = None
         if need_w:
             grad_u = torch.bmm(grad_m, v.transpose(1, 2))
-            grad_w = (_WEIGHT_KRONECKER[tile].to(u.dtype).t()
+            grad_w = (_WEIGHT_KRONECKER[tile, kernel].to(u.dtype).t()
                       @ grad_u.view(span * span, out_channels * channels)).t().reshape(
-                          out_channels, channels, 3, 3)
+                          out_channels, channels, kernel, kernel)
         if need_x:
             grad_v = torch.bmm(u.transpose(1, 2), grad_m).view(span, span, channels, n,
                                                                 tiles_h, tiles_w)
@@ -200,26 +209,34 @@ class _WinogradConv3x3(torch.autograd.Function):
             input_adj = _transpose(input_t)
             columns = grad_v.new_empty(span, span, n, channels, tiles_h, tiles_w)
             _mix(grad_v.permute(1, 0, 3, 2, 4, 5), input_adj, 0, columns, 0)
-            grad_rows = grad_v.new_empty(span, n, channels, tiles_h, tiles_w * tile + 2)
+            grad_rows = grad_v.new_empty(span, n, channels, tiles_h, tiles_w * tile + kernel - 1)
             _fold_tiles(columns, grad_rows, 4, tile)
-            grad_x = grad_v.new_empty(n, channels, tiles_h * tile + 2, tiles_w * tile + 2)
+            grad_x = grad_v.new_empty(n, channels, tiles_h * tile + kernel - 1, grad_rows.shape[4])
             _mix_into_tiles(grad_rows, input_t, 0, grad_x, 2, tile)
             if grad_x.shape[2:] != (height, width):
                 grad_x = grad_x[:, :, :height, :width]
         return grad_x, grad_w, grad_b, None
 
 
-def winograd_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None = None,
-                     tile: int | None = None) -> Tensor:
-    """conv2d(x, weight, bias) for a 3x3 kernel, stride 1, no padding, dilation 1, groups 1.
+def winograd_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                    tile: int | None = None) -> Tensor:
+    """conv2d(x, weight, bias) for a 3x3 or 4x4 kernel, stride 1, no padding, dilation 1,
+    groups 1.
 
-    `tile` is m, 2 or 4; None picks by the input's size (LARGE_TILE_MIN_TILES).
+    `tile` is m, the output tile's side: 2 or 4 for 3x3 kernels (None picks by the input's
+    size, LARGE_TILE_MIN_TILES), 3 for 4x4.
     """
     n, channels, height, width = x.shape
-    if weight.shape[1:] != (channels, 3, 3):
-        raise ValueError(f"winograd_conv3x3 needs a (out, {channels}, 3, 3) weight, "
-                         f"got {tuple(weight.shape)}")
-    if tile is None:
+    kernel = weight.shape[-1]
+    if weight.dim() != 4 or weight.shape[1:] != (channels, kernel, kernel) or kernel not in (3, 4):
+        raise ValueError(f"winograd_conv2d needs an (out, {channels}, 3, 3) or (out, {channels}, "
+                         f"4, 4) weight, got {tuple(weight.shape)}")
+    if tile is None and kernel == 3:
         tiles = n * -(-(height - 2) // 4) * -(-(width - 2) // 4)
         tile = 4 if tiles >= LARGE_TILE_MIN_TILES else 2
-    return _WinogradConv3x3.apply(x, weight, bias, tile)
+    elif tile is None:
+        tile = 3
+    if (tile, kernel) not in TRANSFORMS:
+        raise ValueError(f"no Winograd transform for {tile}x{tile} tiles of a "
+                         f"{kernel}x{kernel} kernel")
+    return _WinogradConv.apply(x, weight, bias, tile)
