@@ -13,6 +13,9 @@ WINOGRAD_MIN_CHANNELS = 256
 WINOGRAD_MIN_OUTPUTS = 256
 """Nor below this many output pixels per channel over the batch: at 8x8 a direct
 convolution was faster (measured on a 2-core AVX2 CPU)."""
+SMALL_MAP_MAX_PIXELS = 64
+"""SmallMapConv2d and SmallMapConvTranspose2d compute directly on input maps up to 8x8,
+where the U-Net's widest layers do little arithmetic on large weights."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -74,13 +77,26 @@ def upconv_norm_relu(in_ch: int, out_ch: int) -> nn.Sequential:
     )
 
 
+def _cpu_fast_path(x: Tensor) -> bool:
+    """The hand-written CPU convolutions serve fp32 eager code only: under autocast or
+    torch.compile, or on CUDA, where cuDNN picks its own algorithms, nn's layers are better."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+def _in_layout_of(y: Tensor, x: Tensor) -> Tensor:
+    """y in x's memory format, so that a channels_last network stays channels_last."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return y
+    return y.contiguous(memory_format=torch.channels_last)
+
+
 class WinogradConv2d(nn.Conv2d):
     """A stride-1 nn.Conv2d with a 3x3 or 4x4 kernel and zero padding (same parameters and
     state dict) that computes by Winograd's algorithm (models.winograd) on the CPU in fp32,
-    eager, at least WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large. On a 2-core
-    AVX2 CPU that made a 128 px training step of the paper's networks about a quarter shorter
-    (benchmarks/BENCHMARKS.md). Everywhere else (CUDA, where cuDNN picks its own algorithms;
-    autocast; torch.compile) it is nn.Conv2d."""
+    eager, at least WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large; elsewhere it
+    is nn.Conv2d. On a 2-core AVX2 CPU that made a 128 px training step of the paper's
+    networks about a quarter shorter (benchmarks/BENCHMARKS.md)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  padding: int = 0) -> None:
@@ -90,13 +106,53 @@ class WinogradConv2d(nn.Conv2d):
         pad = self.padding[0]
         outputs = x.shape[0] * (x.shape[2] + 2 * pad - self.kernel_size[0] + 1) * (
             x.shape[3] + 2 * pad - self.kernel_size[1] + 1)
-        if (x.device.type == "cpu" and x.dtype == torch.float32
-                and self.in_channels >= WINOGRAD_MIN_CHANNELS
-                and outputs >= WINOGRAD_MIN_OUTPUTS
-                and not torch.is_autocast_enabled("cpu")
-                and not torch.compiler.is_compiling()):
-            return winograd_conv2d(F.pad(x, (pad,) * 4) if pad else x, self.weight, self.bias)
+        if (self.in_channels >= WINOGRAD_MIN_CHANNELS and outputs >= WINOGRAD_MIN_OUTPUTS
+                and _cpu_fast_path(x)):
+            y = winograd_conv2d(F.pad(x, (pad,) * 4) if pad else x, self.weight, self.bias)
+            return _in_layout_of(y, x)
         return super().forward(x)
+
+
+def _small_map(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
+    return (x.shape[2] * x.shape[3] <= SMALL_MAP_MAX_PIXELS and layer.groups == 1
+            and layer.dilation == (1, 1) and layer.padding_mode == "zeros"
+            and _cpu_fast_path(x))
+
+
+class SmallMapConv2d(nn.Conv2d):
+    """nn.Conv2d (same state dict) that runs as unfold and one matrix product on small CPU
+    maps. There oneDNN spends more time converting the large weight and its gradient to and
+    from its blocked layout than computing: forward and backward of the U-Net's inner
+    layers took 10-45% less time (2-core AVX2 CPU)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not _small_map(self, x):
+            return super().forward(x)
+        n, _, height, width = x.shape
+        kernel, stride, pad = self.kernel_size[0], self.stride[0], self.padding[0]
+        out_h = (height + 2 * pad - kernel) // stride + 1
+        out_w = (width + 2 * pad - kernel) // stride + 1
+        columns = F.unfold(x, kernel, padding=pad, stride=stride)
+        y = self.weight.reshape(self.out_channels, -1) @ columns
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1)
+        return _in_layout_of(y.view(n, self.out_channels, out_h, out_w), x)
+
+
+class SmallMapConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d (same state dict) that runs as one matrix product and fold on small
+    CPU maps, for the reason SmallMapConv2d gives."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if output_size is not None or not _small_map(self, x):
+            return super().forward(x, output_size)
+        n, channels, height, width = x.shape
+        kernel, stride, pad = self.kernel_size[0], self.stride[0], self.padding[0]
+        out_h = (height - 1) * stride - 2 * pad + kernel + self.output_padding[0]
+        out_w = (width - 1) * stride - 2 * pad + kernel + self.output_padding[1]
+        columns = self.weight.reshape(channels, -1).t() @ x.reshape(n, channels, height * width)
+        y = F.fold(columns, (out_h, out_w), kernel, padding=pad, stride=stride)
+        return _in_layout_of(y if self.bias is None else y + self.bias.view(1, -1, 1, 1), x)
 
 
 class ResidualBlock(nn.Module):

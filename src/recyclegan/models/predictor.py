@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from recyclegan.models.layers import check_frames, init_weights, instance_norm
+from recyclegan.models.layers import (
+    SmallMapConv2d,
+    SmallMapConvTranspose2d,
+    check_frames,
+    init_weights,
+    instance_norm,
+)
 
 
 class UnetPredictor(nn.Module):
@@ -25,8 +31,8 @@ class UnetPredictor(nn.Module):
         widths = [channels * min(2**i, 8) for i in range(depth)]
         self.down = nn.ModuleList()
         for level, width in enumerate(widths):
-            conv = nn.Conv2d(self.in_channels if level == 0 else widths[level - 1], width, 4,
-                             stride=2, padding=1)
+            conv = SmallMapConv2d(self.in_channels if level == 0 else widths[level - 1], width,
+                                  4, stride=2, padding=1)
             innermost = level == depth - 1
             if level == 0:
                 self.down.append(conv)
@@ -38,7 +44,7 @@ class UnetPredictor(nn.Module):
             in_width = widths[level] * (1 if level == depth - 1 else 2)
             self.up.append(nn.Sequential(
                 nn.ReLU(),
-                nn.ConvTranspose2d(in_width, widths[level - 1], 4, stride=2, padding=1),
+                SmallMapConvTranspose2d(in_width, widths[level - 1], 4, stride=2, padding=1),
                 instance_norm(widths[level - 1]),
             ))
         self.head = nn.Sequential(
