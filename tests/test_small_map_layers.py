@@ -23,6 +23,7 @@ def _values_and_grads(module: torch.nn.Module, x: torch.Tensor, grad_out: torch.
 @pytest.mark.parametrize(("size", "transposed"), [
     (2, False), (4, False), (8, False), (1, True), (2, True), (4, True), (8, True)])
 def test_matches_the_onednn_path(size, transposed, monkeypatch):
+    monkeypatch.setattr(layers, "SMALL_MAP_MIN_WEIGHT", 1)
     torch.manual_seed(size)
     layer = (SmallMapConvTranspose2d(12, 5, 4, stride=2, padding=1) if transposed
              else SmallMapConv2d(12, 5, 4, stride=2, padding=1))
@@ -41,9 +42,11 @@ def test_matches_the_onednn_path(size, transposed, monkeypatch):
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_large_maps_float64_and_autocast_stay_direct(monkeypatch):
+def test_large_maps_narrow_layers_float64_and_autocast_stay_direct(monkeypatch):
     calls = []
     monkeypatch.setattr(F, "unfold", lambda *a, _f=F.unfold, **k: calls.append(1) or _f(*a, **k))
+    SmallMapConv2d(4, 4, 4, stride=2, padding=1)(torch.randn(1, 4, 8, 8))  # narrow
+    monkeypatch.setattr(layers, "SMALL_MAP_MIN_WEIGHT", 1)
     layer = SmallMapConv2d(4, 4, 4, stride=2, padding=1)
     layer(torch.randn(1, 4, 16, 16))  # 256 pixels: over SMALL_MAP_MAX_PIXELS
     layer.double()(torch.randn(1, 4, 8, 8, dtype=torch.float64))
@@ -53,6 +56,7 @@ def test_large_maps_float64_and_autocast_stay_direct(monkeypatch):
 
 
 def test_the_predictor_is_the_same_function_either_way(monkeypatch):
+    monkeypatch.setattr(layers, "SMALL_MAP_MIN_WEIGHT", 1)
     torch.manual_seed(0)
     predictor = UnetPredictor(channels=8, depth=5)
     prev, current = torch.rand(2, 2, 3, 32, 32) * 2 - 1
@@ -67,3 +71,15 @@ def test_the_predictor_is_the_same_function_either_way(monkeypatch):
     monkeypatch.setattr(layers, "SMALL_MAP_MAX_PIXELS", 0)
     for got, expected in zip(fast, run(), strict=True):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_channels_last_input_gives_a_channels_last_output(transposed, monkeypatch):
+    monkeypatch.setattr(layers, "SMALL_MAP_MIN_WEIGHT", 1)
+    torch.manual_seed(1)
+    layer = (SmallMapConvTranspose2d(6, 4, 4, stride=2, padding=1) if transposed
+             else SmallMapConv2d(6, 4, 4, stride=2, padding=1))
+    x = torch.randn(2, 6, 4, 4)
+    y = layer(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    torch.testing.assert_close(y, layer(x))

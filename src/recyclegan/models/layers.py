@@ -15,7 +15,10 @@ WINOGRAD_MIN_OUTPUTS = 256
 convolution was faster (measured on a 2-core AVX2 CPU)."""
 SMALL_MAP_MAX_PIXELS = 64
 """SmallMapConv2d and SmallMapConvTranspose2d compute directly on input maps up to 8x8,
-where the U-Net's widest layers do little arithmetic on large weights."""
+where the U-Net's widest layers do little arithmetic on large weights..."""
+SMALL_MAP_MIN_WEIGHT = 512 * 512
+"""...of at least this many input times output channels: the paper's widths, where it was
+measured. Smaller test and benchmark models stay on nn's path."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -114,7 +117,9 @@ class WinogradConv2d(nn.Conv2d):
 
 
 def _small_map(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
-    return (x.shape[2] * x.shape[3] <= SMALL_MAP_MAX_PIXELS and layer.groups == 1
+    return (x.shape[2] * x.shape[3] <= SMALL_MAP_MAX_PIXELS
+            and layer.in_channels * layer.out_channels >= SMALL_MAP_MIN_WEIGHT
+            and layer.groups == 1
             and layer.dilation == (1, 1) and layer.padding_mode == "zeros"
             and _cpu_fast_path(x))
 
