@@ -45,6 +45,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.size < 32 or args.size % 4:
+        parser.error("--size must be a multiple of 4, at least 32 (the networks' smallest)")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
     tune_cpu_process()
     torch.manual_seed(args.seed)
     frames = [torch.rand(args.batch_size, 3, args.size, args.size) * 2 - 1 for _ in range(2)]
