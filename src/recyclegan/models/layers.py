@@ -9,7 +9,9 @@ from torch import Tensor, nn
 from recyclegan.models.winograd import winograd_conv2d
 
 WINOGRAD_MIN_CHANNELS = 256
-"""Below this width Winograd's transforms cost what its products save (measured at 128)."""
+"""The paper's ResNet-block width, where Winograd was measured in training. At 128 channels
+it is also faster (1.3x on one 32x32 layer), but the `small` networks, and so the CPU
+quality benchmark, stay on oneDNN's path and keep their exact results."""
 WINOGRAD_MIN_OUTPUTS = 256
 """Nor below this many output pixels per channel over the batch: at 8x8 a direct
 convolution was faster (measured on a 2-core AVX2 CPU)."""
@@ -98,8 +100,8 @@ class WinogradConv2d(nn.Conv2d):
     """A stride-1 nn.Conv2d with a 3x3 or 4x4 kernel and zero padding (same parameters and
     state dict) that computes by Winograd's algorithm (models.winograd) on the CPU in fp32,
     eager, at least WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large; elsewhere it
-    is nn.Conv2d. On a 2-core AVX2 CPU that made a 128 px training step of the paper's
-    networks about a quarter shorter (benchmarks/BENCHMARKS.md)."""
+    is nn.Conv2d. On a 2-core AVX2 CPU it ran the ResNet blocks' 3x3 convolutions 1.4-1.7x
+    and the discriminator's 4x4 one about 2x as fast as oneDNN (benchmarks/BENCHMARKS.md)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  padding: int = 0) -> None:
