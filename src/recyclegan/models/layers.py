@@ -100,7 +100,7 @@ class WinogradConv2d(nn.Conv2d):
     """A stride-1 nn.Conv2d with a 3x3 or 4x4 kernel and zero padding (same parameters and
     state dict) that computes by Winograd's algorithm (models.winograd) on the CPU in fp32,
     eager, at least WINOGRAD_MIN_CHANNELS wide and WINOGRAD_MIN_OUTPUTS large; elsewhere it
-    is nn.Conv2d. On a 2-core AVX2 CPU it ran the ResNet blocks' 3x3 convolutions 1.4-1.7x
+    is nn.Conv2d. On a 2-core AVX2 CPU it ran the ResNet blocks' 3x3 convolutions 1.6-2.6x
     and the discriminator's 4x4 one about 2x as fast as oneDNN (benchmarks/BENCHMARKS.md)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
