@@ -174,6 +174,32 @@ def test_threaded_retarget_equals_translating_the_frames(retargeter, tmp_path, a
     assert not background_threads()
 
 
+@pytest.mark.parametrize("side_by_side", [False, True])
+def test_video_frames_finished_on_the_device_match_the_host_path(retargeter, tmp_path, av_clip,
+                                                                 side_by_side):
+    src = av_clip(tmp_path / "clip.mp4", frames=11, size=40, audio=False)
+    with VideoReader(src) as reader:
+        pts_and_inputs = [(frame.pts, frame.image) for frame in reader]
+        info = reader.info
+    mark = Watermarker(retargeter.run_hash)
+    translated = retargeter.translate_frames(image for _, image in pts_and_inputs)
+    truth = [mark(np.concatenate([retargeter.prepare(image), out], 1) if side_by_side else out)
+             for (_, image), out in zip(pts_and_inputs, translated, strict=True)]
+    with VideoWriter(tmp_path / "host.mp4", info, crf=0, size=truth[0].shape[1::-1]) as writer:
+        for (pts, _), frame in zip(pts_and_inputs, truth, strict=True):
+            writer.write(frame, pts)  # RGB frames, converted by FFmpeg in this thread
+    report = retargeter.retarget_file(src, tmp_path / "device.mp4", crf=0,
+                                      side_by_side=side_by_side)
+    assert report.frames == 11 and report.watermarked
+    with VideoReader(tmp_path / "host.mp4") as host, VideoReader(tmp_path / "device.mp4") as dev:
+        pairs = list(zip(host, dev, strict=True))
+    # crf 0 is lossless in YUV, so what differs from the truth is 4:2:0 and its filters.
+    for (theirs, ours), frame in zip(pairs, truth, strict=True):
+        assert ours.pts == theirs.pts and ours.image.shape == frame.shape
+        error = np.abs(ours.image.astype(int) - frame).mean()
+        assert error <= 1.1 * np.abs(theirs.image.astype(int) - frame).mean() + 0.1, error
+
+
 def test_decode_thread_error_propagates_and_leaves_nothing(retargeter, tmp_path, av_clip,
                                                          monkeypatch):
     src = av_clip(tmp_path / "clip.mp4", frames=40, size=32, audio=False)
@@ -196,15 +222,15 @@ def test_decode_thread_error_propagates_and_leaves_nothing(retargeter, tmp_path,
 def test_encode_thread_error_propagates_and_leaves_nothing(retargeter, tmp_path, av_clip,
                                                          monkeypatch):
     src = av_clip(tmp_path / "clip.mp4", frames=40, size=32, audio=False)
-    write, threads = VideoWriter.write, set()
+    write, threads = VideoWriter.write_yuv420p, set()  # video frames arrive as YUV 4:2:0
 
-    def failing(self, image, pts=None):
+    def failing(self, planes, pts=None):
         threads.add(threading.current_thread().name)
         if self.frames == 10:
             raise RecycleganError("disk full")
-        write(self, image, pts)
+        write(self, planes, pts)
 
-    monkeypatch.setattr(VideoWriter, "write", failing)
+    monkeypatch.setattr(VideoWriter, "write_yuv420p", failing)
     with pytest.raises(RecycleganError, match="disk full"):
         retargeter.retarget_file(src, tmp_path / "out.mp4")
     assert threads == {"recyclegan-encode"}
@@ -217,11 +243,11 @@ def test_ctrl_c_in_the_model_stops_both_threads(retargeter, tmp_path, av_clip, m
     translate_batch = retargeter.translate_batch
     batches = []
 
-    def interrupted(frames):
+    def interrupted(frames, finish=None):
         batches.append(len(frames))
         if len(batches) == 3:
             raise KeyboardInterrupt
-        return translate_batch(frames)
+        return translate_batch(frames, finish)
 
     monkeypatch.setattr(retargeter, "translate_batch", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -8,6 +8,7 @@ from torch import nn
 from recyclegan.config import MODEL_SIZES
 from recyclegan.errors import RecycleganError
 from recyclegan.inference import translate
+from recyclegan.inference.stabilize import build_stabilizer
 from recyclegan.inference.translate import Retargeter
 from recyclegan.models import build_generator
 from recyclegan.training.run import train_run
@@ -53,6 +54,27 @@ def test_keys_ride_along_and_size_changes_close_the_batch():
     out = list(retargeter.translate_items(items))
     assert [key for key, _, _ in out] == [0, 1, 2, 3, 4]
     assert [t.shape[:2] for _, _, t in out] == [(16, 16)] * 2 + [(20, 12)] * 3
+
+
+def test_finish_sees_prepared_and_translated_frames_on_the_device():
+    retargeter = Retargeter(Invert(), image_size=16, batch_size=3)
+    seen = []
+
+    def finish(prepared, translated):
+        seen.append(len(prepared))
+        assert prepared.dtype == translated.dtype == torch.uint8
+        assert prepared.shape == translated.shape and prepared.shape[1:] == (16, 16, 3)
+        return prepared.int() + translated.int()  # inverted: about 255 everywhere
+
+    inputs = frames(7)
+    out = list(retargeter.translate_items(((i, f) for i, f in enumerate(inputs)), finish))
+    assert seen == [3, 3, 1] and [key for key, _, _ in out] == list(range(7))
+    for frame, (_, prepared, finished) in zip(inputs, out, strict=True):
+        assert np.array_equal(prepared, retargeter.prepare(frame))
+        assert np.abs(finished - 255).max() <= 1
+    retargeter.stabilizer = build_stabilizer("flow", 0.5)
+    with pytest.raises(ValueError, match="stabiliser"):
+        next(retargeter.translate_items([(0, inputs[0])], finish))
 
 
 def test_batching_does_not_change_the_result(tmp_path):

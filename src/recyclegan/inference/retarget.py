@@ -11,7 +11,10 @@ tags, and with a key and certificate the file gets a signed C2PA manifest.
 Three threads share the work: one decodes and prepares frames, the caller's thread runs the
 model and composes and marks the outputs, one encodes (see recyclegan.background). Each
 hand-over holds two batches of frames, or 16 frames at small batch sizes, which evens out the
-threads' uneven paces.
+threads' uneven paces. Whole frames bound for a video file are composed, marked and
+converted to the encoder's YUV 4:2:0 on the model's device (inference.output_stage), which
+leaves the encode thread the encoder's own work; faces, stabilised clips and PNG folders
+are finished on the host.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from recyclegan.data.video_io import (
     DEFAULT_ENCODER_PRESET,
     ENCODERS,
     DecodeError,
-    FrameFolderWriter,
     VideoReader,
     VideoWriter,
     describe_decode_errors,
@@ -52,6 +54,7 @@ from recyclegan.data.video_io import (
 from recyclegan.errors import RecycleganError
 from recyclegan.fileio import sha256_file
 from recyclegan.inference.faces import FaceOptions, find_face_squares, translate_faces
+from recyclegan.inference.output_stage import OutputStage
 from recyclegan.inference.translate import Retargeter
 from recyclegan.provenance import c2pa
 from recyclegan.provenance.metadata import disclosure_tags
@@ -191,13 +194,22 @@ def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side:
             stream = ((frame.pts, retargeter.prepare(frame.image)) for frame in reader)
         else:
             stream = ((frame.pts, frame.image) for frame in reader)
+        # Whole frames bound for an encoder are finished on the model's device; faces,
+        # stabilised clips and PNG folders need RGB frames on the host.
+        on_device = (squares is None and retargeter.stabilizer is None
+                     and _is_video_name(dst))
         with BackgroundIterator(stream, depth, name="recyclegan-decode") as decoded:
-            translated = (retargeter.translate_items(decoded) if squares is None
-                          else translate_faces(retargeter, decoded, squares, faces))
+            if squares is not None:
+                translated = translate_faces(retargeter, decoded, squares, faces)
+            else:
+                finish = OutputStage(marker, side_by_side) if on_device else None
+                translated = retargeter.translate_items(decoded, finish)
             first = next(translated, None)
             if first is None:
                 raise RecycleganError(f"{src}: no decodable video frame")
-            size = _compose(first[1], first[2], side_by_side).shape[1::-1]
+            height, width = first[1].shape[:2]
+            size = ((width * (1 + side_by_side), height) if on_device
+                    else _compose(first[1], first[2], side_by_side).shape[1::-1])
             audio_from = src if src.is_file() else None
             dst.parent.mkdir(parents=True, exist_ok=True)
             tags = disclosure_tags(run_hash, retargeter.direction)
@@ -205,8 +217,15 @@ def retarget_file(retargeter: Retargeter, src: Path, dst: Path, *, side_by_side:
                                                      crf=crf, size=size,
                                                      hardware=hardware_encoder,
                                                      tags=tags, preset=encoder_preset) as writer:
-                _encode_in_background(writer, itertools.chain([first], translated),
-                                      side_by_side, depth, _Ticker(bar, task), marker)
+                items = itertools.chain([first], translated)
+                if on_device:
+                    frames = ((pts, planes) for pts, _, planes in items)
+                    write = writer.write_yuv420p
+                else:
+                    frames = ((pts, _mark(_compose(prepared, out, side_by_side), marker))
+                              for pts, prepared, out in items)
+                    write = writer.write
+                _encode_in_background(write, frames, depth, _Ticker(bar, task))
         errors = reader.decode_errors
     if marking.signs:
         _sign(src, dst, run_hash, retargeter.direction, marking)
@@ -231,22 +250,20 @@ def _sign(src: Path, dst: Path, run_hash: str, direction: str, marking: Marking)
         raise
 
 
-def _encode_in_background(writer: VideoWriter | FrameFolderWriter,
-                          items: Iterable[tuple[int | None, np.ndarray, np.ndarray]],
-                          side_by_side: bool, depth: int, progress: _Ticker,
-                          marker: Watermarker | None) -> None:
-    """Compose and mark each (pts, prepared, translated) item here, in the caller's thread,
+def _encode_in_background(write: Callable[[np.ndarray, int | None], None],
+                          frames: Iterable[tuple[int | None, np.ndarray]], depth: int,
+                          progress: _Ticker) -> None:
+    """Draw each (pts, frame) here, in the caller's thread (which composes and marks it),
     and write it in the encode thread, which the encoder alone keeps busy on a fast GPU."""
 
     def encode(item: tuple[int | None, np.ndarray]) -> None:
         pts, frame = item
-        writer.write(frame, pts)
+        write(frame, pts)
         progress.tick()
 
     with BackgroundSink(encode, depth, name="recyclegan-encode") as encoder:
-        for pts, prepared, translated in items:
-            frame = _compose(prepared, translated, side_by_side)
-            encoder.put((pts, frame if marker is None else marker(frame)))
+        for item in frames:
+            encoder.put(item)
     progress.flush()
 
 
@@ -274,6 +291,10 @@ class _Ticker:
 
 def _compose(prepared: np.ndarray, translated: np.ndarray, side_by_side: bool) -> np.ndarray:
     return np.concatenate([prepared, translated], axis=1) if side_by_side else translated
+
+
+def _mark(frame: np.ndarray, marker: Watermarker | None) -> np.ndarray:
+    return frame if marker is None else marker(frame)
 
 
 def retarget_paths(retargeter: Retargeter, inputs: Sequence[Path], output: Path, *,

@@ -12,7 +12,7 @@ with each batch padded to the full batch size so that a single graph serves the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,6 +35,9 @@ _MULTIPLE = 4  # the generator's two stride-2 downsamplings
 _SMALLEST = 2 * _MULTIPLE
 COMPILE_BACKEND = "inductor"  # torch.compile's backend; tests swap in "eager"
 T = TypeVar("T")
+# (prepared, translated) -> what to copy to the host instead of the translation; both are
+# (N, H, W, 3) uint8 tensors on the model's device (see inference.output_stage).
+Finish = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class Retargeter:
@@ -123,8 +126,10 @@ class Retargeter:
         return frame if self.keep_resolution else center_square(frame, self.image_size)
 
     @torch.inference_mode()
-    def translate_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Translate prepared frames of one size; returns uint8 frames of that size."""
+    def translate_batch(self, frames: list[np.ndarray], finish: Finish | None = None
+                        ) -> list[np.ndarray]:
+        """Translate prepared frames of one size; returns uint8 frames of that size, or
+        with `finish`, what it makes of each frame on the device."""
         count = len(frames)
         padding = self.batch_size - count if self.compiled else 0  # one graph for all batches
         batch = self._to_device(frames + [frames[-1]] * padding)
@@ -150,7 +155,10 @@ class Retargeter:
                 + (", or drop --keep-resolution" if self.keep_resolution else "")) from None
         y = y[:count, :, :height, :width].float()
         out = y.add_(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
-        return list(out.permute(0, 2, 3, 1).contiguous().cpu().numpy())
+        out = out.permute(0, 2, 3, 1)
+        if finish is not None:
+            out = finish(batch[:count], out)
+        return list(out.contiguous().cpu().numpy())
 
     def _to_device(self, frames: list[np.ndarray]) -> torch.Tensor:
         """The frames stacked into one NHWC uint8 tensor on the device; on CUDA through
@@ -167,15 +175,20 @@ class Retargeter:
         for _, _, translated in self.translate_items((None, frame) for frame in frames):
             yield translated
 
-    def translate_items(self, items: Iterable[tuple[T, np.ndarray]]
+    def translate_items(self, items: Iterable[tuple[T, np.ndarray]],
+                        finish: Finish | None = None
                         ) -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
         """(key, frame) pairs in, (key, prepared frame, translation) out, in order.
 
         The key rides along untouched (a timestamp, say); a change of frame size (possible
         with keep_resolution and folders of images) closes the batch early. One call is one
-        clip: a stabiliser starts afresh.
+        clip: a stabiliser starts afresh. `finish` replaces each translation by what it
+        makes of it on the device (see Finish); a stabiliser needs the translations
+        themselves, so the two do not go together.
         """
-        translated = self._translate_items(items)
+        if finish is not None and self.stabilizer is not None:
+            raise ValueError("a stabiliser works on translated RGB frames; pass no finish")
+        translated = self._translate_items(items, finish)
         if self.stabilizer is None:
             yield from translated
             return
@@ -183,19 +196,23 @@ class Retargeter:
         for key, prepared, out in translated:
             yield key, prepared, self.stabilizer(prepared, out)
 
-    def _translate_items(self, items: Iterable[tuple[T, np.ndarray]]
+    def _translate_items(self, items: Iterable[tuple[T, np.ndarray]], finish: Finish | None
                          ) -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
         keys: list[T] = []
         pending: list[np.ndarray] = []
+
+        def translated() -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
+            return zip(keys, pending, self.translate_batch(pending, finish), strict=True)
+
         for key, frame in items:
             prepared = self.prepare(frame)
             if pending and prepared.shape != pending[0].shape:
-                yield from zip(keys, pending, self.translate_batch(pending), strict=True)
+                yield from translated()
                 keys, pending = [], []
             keys.append(key)
             pending.append(prepared)
             if len(pending) == self.batch_size:
-                yield from zip(keys, pending, self.translate_batch(pending), strict=True)
+                yield from translated()
                 keys, pending = [], []
         if pending:
-            yield from zip(keys, pending, self.translate_batch(pending), strict=True)
+            yield from translated()

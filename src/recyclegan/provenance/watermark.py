@@ -181,11 +181,15 @@ class Watermarker:
         unit = tile(self.run_hash) * np.float32(self.strength)
         return np.ascontiguousarray(np.tile(unit, reps)[:height, :width])
 
+    def steps(self, height: int, width: int) -> np.ndarray:
+        """The mark rounded to whole levels, int16 (height, width): what __call__ adds to
+        each of R, G and B, saturating at 0 and 255."""
+        return np.rint(self.pattern(height, width)).astype(np.int16)
+
     def _split(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         key = (height, width)
         if key not in self._parts:
-            steps = np.rint(self.pattern(height, width)).astype(np.int16)
-            steps = np.repeat(steps[:, :, None], 3, axis=2)
+            steps = np.repeat(self.steps(height, width)[:, :, None], 3, axis=2)
             self._parts[key] = (np.clip(steps, 0, 255).astype(np.uint8),
                                 np.clip(-steps, 0, 255).astype(np.uint8))
         return self._parts[key]

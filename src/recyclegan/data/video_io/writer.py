@@ -125,7 +125,22 @@ class VideoWriter(CommitOnExit):
         height, width = check_frame(self.path, image, self._shape)
         if height % 2 or width % 2:
             image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        self._encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"),
+                     pts)
+
+    def write_yuv420p(self, planes: np.ndarray, pts: int | None = None) -> None:
+        """Encode one frame already in FFmpeg's yuv420p layout: a uint8 array of 3*H/2 rows
+        of W (Y, then Cb, then Cr), H and W the frame size rounded up to even, BT.601
+        limited range. The encoder then skips its own conversion from RGB."""
+        height, width = self._shape
+        expected = ((height + height % 2) * 3 // 2, width + width % 2)
+        if planes.dtype != np.uint8 or planes.shape != expected:
+            raise RecycleganError(f"{self.path}: yuv420p frames must be uint8 {expected}, got "
+                                  f"{planes.dtype} {planes.shape}")
+        self._encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format="yuv420p"),
+                     pts)
+
+    def _encode(self, frame: av.VideoFrame, pts: int | None) -> None:
         frame.pts, frame.time_base = self._next_pts(pts), self._time_base
         try:
             if self._audio is not None:
