@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from recyclegan.cli import main
-from recyclegan.data.video_io import VideoReader, VideoWriter, probe_video
+from recyclegan.data.video_io import (
+    FrameFolderWriter,
+    StreamInfo,
+    VideoReader,
+    VideoWriter,
+    probe_video,
+)
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.retarget import plan_outputs, retarget_paths
 from recyclegan.inference.translate import Retargeter
@@ -94,6 +100,25 @@ def test_keep_resolution_returns_the_input_size(run_dir, tmp_path, av_clip):
     whole.retarget_file(src, tmp_path / "whole.mp4")
     assert (probe_video(tmp_path / "whole.mp4").width, probe_video(tmp_path / "whole.mp4")
             .height) == (40, 40)
+
+
+def test_odd_frames_from_a_folder_gain_one_replicated_pixel_in_a_video(run_dir, tmp_path):
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (21, 31, 3), dtype=np.uint8) for _ in range(4)]
+    with FrameFolderWriter(tmp_path / "odd", StreamInfo.constant_rate(31, 21, 25)) as writer:
+        for image in images:
+            writer.write(image)
+    whole = Retargeter.from_run(run_dir, device="cpu", keep_resolution=True)
+    expected = list(whole.translate_frames(images))
+    whole.retarget_file(tmp_path / "odd", tmp_path / "odd.mp4", crf=0)
+    with VideoReader(tmp_path / "odd.mp4") as reader:
+        written = [frame.image.astype(int) for frame in reader]
+    assert len(written) == 4 and written[0].shape == (22, 32, 3)
+    mark = Watermarker(whole.run_hash)
+    for frame, out in zip(written, expected, strict=True):
+        assert np.abs(frame[:21, :31] - mark(out)).mean() < 20  # 4:2:0 of noise-like frames
+        assert np.abs(frame[21] - frame[20]).mean() < 4  # the repeated row and column
+        assert np.abs(frame[:, 31] - frame[:, 30]).mean() < 4
 
 
 def test_api_and_cli_give_identical_frames(run_dir, retargeter, tmp_path, av_clip, capsys):
