@@ -3,6 +3,8 @@
     python benchmarks/quality.py --config cpu --out /tmp/quality      # about 30 min, 2 cores
     python benchmarks/quality.py --config gpu --out /tmp/quality      # 256 px, paper networks
     python benchmarks/quality.py --config gpu-short --out /tmp/quality  # the same, 300 steps
+    python benchmarks/quality.py --config gpu-short --out /tmp/q --precision bf16 fp32 \
+        --presets recycle+cycle --seeds 0 1 2                 # bf16 against fp32 (issue 5)
 
 Generates a Viper-like synthetic benchmark (`recyclegan synth`), prepares its unpaired
 training domains (A: RGB clips, B: label-colour clips of other scenes), trains the presets
@@ -11,6 +13,12 @@ each run on the test split (mean pixel accuracy, class accuracy, mIoU, warping-e
 Equal steps is one comparison; equal wall-clock time is the other: `cycle` is also trained
 for the time the `recycle` run of the same seed took. Prints a markdown table (mean and
 spread over the seeds) and writes every figure to OUT/quality.json.
+
+With two `--precision` values every run is made in each, from the same data and seeds, and a
+second table sets them side by side: the evaluation scores and the training losses (the
+mean over the last quarter of the logged steps). A difference counts as within the spread
+when it is at most twice the larger of the two precisions' spreads over the seeds (their
+population standard deviations), which needs at least two seeds.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recyclegan.data.prepare import PrepareOptions, prepare_dataset
 from recyclegan.inference.evaluate import evaluate, load_palette
@@ -42,6 +51,7 @@ CONFIGS = {
               "batch_size": 1},
 }
 METRICS = ("pixel_accuracy", "class_accuracy", "mean_iou", "warping_ratio")
+LOSSES = ("loss/g_total", "loss/d_a", "loss/d_b")
 PRESETS = ("cycle", "recycle", "recycle+cycle")
 
 
@@ -62,21 +72,67 @@ def _score(run_dir: Path, bench: Path) -> dict[str, float]:
     return {key: report["overall"][key] for key in METRICS}
 
 
+def _final_losses(run_dir: Path) -> dict[str, float]:
+    """Each of LOSSES averaged over the last quarter of its logged steps (one step's value
+    moves too much with the batch to compare runs by)."""
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    finals = {}
+    for tag in LOSSES:
+        values = [event.value for event in events.Scalars(tag)]
+        finals[tag] = statistics.fmean(values[-max(1, len(values) // 4):])
+    return finals
+
+
+def _mean_and_spread(values: list[float]) -> tuple[float, float]:
+    return (statistics.fmean(values) if values else float("nan"),
+            statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def _digits(key: str) -> int:
+    return 0 if key in ("steps", "seconds") else 1 if key in METRICS[:3] else 3
+
+
 def _summary(rows: list[dict]) -> list[str]:
-    lines = ["| comparison | preset | steps | train s | " + " | ".join(METRICS) + " |",
-             "| --- | --- | --- | --- | " + " | ".join("---" for _ in METRICS) + " |"]
-    groups: dict[tuple[str, str], list[dict]] = {}
+    lines = ["| precision | comparison | preset | steps | train s | " + " | ".join(METRICS)
+             + " |", "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in METRICS)
+             + " |"]
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["comparison"], row["preset"]), []).append(row)
-    for (comparison, preset), runs in groups.items():
+        groups.setdefault((row["precision"], row["comparison"], row["preset"]), []).append(row)
+    for (precision, comparison, preset), runs in groups.items():
         cells = []
         for key in ("steps", "seconds", *METRICS):
-            values = [run[key] for run in runs if run[key] is not None]
-            mean = statistics.fmean(values) if values else float("nan")
-            spread = statistics.pstdev(values) if len(values) > 1 else 0.0
-            digits = 0 if key in ("steps", "seconds") else 2 if key == "warping_ratio" else 1
+            mean, spread = _mean_and_spread([run[key] for run in runs if run[key] is not None])
+            digits = _digits(key) if key != "warping_ratio" else 2
             cells.append(f"{mean:.{digits}f} ± {spread:.{digits}f}")
-        lines.append(f"| {comparison} | {preset} | " + " | ".join(cells) + " |")
+        lines.append(f"| {precision} | {comparison} | {preset} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def compare_precisions(rows: list[dict], first: str, second: str) -> list[str]:
+    """A markdown table of every score and final loss of the equal-steps runs in precision
+    `first` against `second`: means, spreads, the difference and whether it is within the
+    spread (see the module's docstring)."""
+    lines = [f"| preset | measure | {first} | {second} | difference | within spread |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    presets = dict.fromkeys(row["preset"] for row in rows if row["comparison"] == "equal steps")
+    for preset in presets:
+        for key in (*METRICS, *LOSSES):
+            stats = []
+            for precision in (first, second):
+                stats.append(_mean_and_spread([
+                    row[key] for row in rows if row["precision"] == precision
+                    and row["preset"] == preset and row["comparison"] == "equal steps"]))
+            (mean_1, spread_1), (mean_2, spread_2) = stats
+            difference, band = mean_1 - mean_2, 2 * max(spread_1, spread_2)
+            seeds = sum(row["precision"] == first and row["preset"] == preset
+                        and row["comparison"] == "equal steps" for row in rows)
+            verdict = ("needs 2+ seeds" if seeds < 2
+                       else "yes" if abs(difference) <= band else "**no**")
+            d = 2 if key == "warping_ratio" else _digits(key)
+            lines.append(f"| {preset} | {key} | {mean_1:.{d}f} ± {spread_1:.{d}f} | "
+                         f"{mean_2:.{d}f} ± {spread_2:.{d}f} | {difference:+.{d}f} | {verdict} |")
     return lines
 
 
@@ -87,9 +143,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS),
                         choices=list(PRESETS), help="equal time needs cycle and recycle")
-    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                        help="training precision (auto: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--precision", nargs="+", choices=["auto", "bf16", "fp32"],
+                        default=["auto"], help="training precision (auto: bf16 on CUDA, fp32 "
+                        "on CPU); two values train every run in both and compare them")
     args = parser.parse_args()
+    if len(set(args.precision)) != len(args.precision) or len(args.precision) > 2:
+        parser.error("--precision takes one value, or two different ones to compare")
     cfg = CONFIGS[args.config]
     args.out.mkdir(parents=True, exist_ok=True)
     bench = args.out / "bench"
@@ -102,30 +161,31 @@ def main() -> None:
                         PrepareOptions(size=cfg["size"]), overwrite=True, progress=False)
     rows = []
     started = time.monotonic()
-    for seed in args.seeds:
-        seconds = {}
-        for preset in args.presets:
-            run_dir = args.out / f"run_{preset}_{seed}"
-            seconds[preset] = _train(data, run_dir, preset, cfg["steps"], seed, cfg,
-                                     args.precision)
-            rows.append({"comparison": "equal steps", "preset": preset, "seed": seed,
-                         "steps": cfg["steps"], "seconds": seconds[preset],
-                         **_score(run_dir, bench)})
-            print(json.dumps(rows[-1]), flush=True)
-        if not {"cycle", "recycle"} <= seconds.keys():
-            continue
-        steps = max(1, round(cfg["steps"] * seconds["recycle"] / seconds["cycle"]))
-        run_dir = args.out / f"run_cycle_equal_time_{seed}"
-        spent = _train(data, run_dir, "cycle", steps, seed, cfg, args.precision)
-        rows.append({"comparison": "equal time (recycle's)", "preset": "cycle", "seed": seed,
-                     "steps": steps, "seconds": spent, **_score(run_dir, bench)})
+
+    def run(precision: str, comparison: str, preset: str, steps: int, seed: int) -> float:
+        run_dir = args.out / (f"run_{precision}_{preset}_{seed}" if comparison == "equal steps"
+                              else f"run_{precision}_cycle_equal_time_{seed}")
+        seconds = _train(data, run_dir, preset, steps, seed, cfg, precision)
+        rows.append({"precision": precision, "comparison": comparison, "preset": preset,
+                     "seed": seed, "steps": steps, "seconds": seconds,
+                     **_score(run_dir, bench), **_final_losses(run_dir)})
         print(json.dumps(rows[-1]), flush=True)
+        return seconds
+
+    for seed in args.seeds:
+        for precision in args.precision:
+            seconds = {preset: run(precision, "equal steps", preset, cfg["steps"], seed)
+                       for preset in args.presets}
+            if {"cycle", "recycle"} <= seconds.keys():
+                steps = max(1, round(cfg["steps"] * seconds["recycle"] / seconds["cycle"]))
+                run(precision, "equal time (recycle's)", "cycle", steps, seed)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    header = (f"# {device}; config {args.config} {cfg}; precision {args.precision}; "
-              f"seeds {args.seeds}; "
-              f"{time.monotonic() - started:.0f} s")
-    table = _summary(rows)
-    print(header, *table, sep="\n")
+    header = (f"# {device}; config {args.config} {cfg}; precision {' and '.join(args.precision)}"
+              f"; seeds {args.seeds}; {time.monotonic() - started:.0f} s")
+    tables = [_summary(rows)]
+    if len(args.precision) == 2:
+        tables.append(compare_precisions(rows, *args.precision))
+    print(header, *("\n".join(table) for table in tables), sep="\n\n")
     (args.out / "quality.json").write_text(json.dumps({"header": header, "rows": rows},
                                                       indent=2))
 
