@@ -1,4 +1,5 @@
-"""The CPU process settings: glibc malloc kept from handing freed tensors back to the kernel."""
+"""Process settings per device: glibc malloc kept from handing freed tensors back to the kernel
+on the CPU, cuDNN autotuning on CUDA."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from recyclegan.devices import M_MMAP_MAX, MALLOC_SETTINGS, keep_freed_memory
 
@@ -78,3 +80,15 @@ def test_freed_tensors_are_reused_without_page_faults() -> None:
     # Kept: a few blocks land in fresh heap while small allocations settle around them
     # (six with glibc 2.36), then every block reuses memory already faulted in.
     assert faults("keep") < 10 * pages
+
+
+def test_tune_process_autotunes_cudnn_on_cuda_and_tunes_the_cpu_on_the_cpu(monkeypatch):
+    from recyclegan import devices
+
+    calls = []
+    monkeypatch.setattr(devices, "tune_cpu_process", lambda: calls.append("cpu"))
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    devices.tune_process(torch.device("cpu"))
+    assert calls == ["cpu"] and not torch.backends.cudnn.benchmark
+    devices.tune_process(torch.device("cuda"))  # only a flag: no GPU needed to set it
+    assert calls == ["cpu"] and torch.backends.cudnn.benchmark

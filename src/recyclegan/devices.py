@@ -72,6 +72,17 @@ MALLOC_SETTINGS = (
 )
 
 
+def tune_process(device: torch.device) -> None:
+    """What `train` and `retarget` set for their device: on the CPU, tune_cpu_process; on
+    CUDA, cuDNN's benchmark mode, which times the candidate algorithms for each new
+    convolution shape once and keeps the fastest (the shapes of training steps and of
+    batches of frames repeat, so the search pays off within seconds)."""
+    if device.type == "cpu":
+        tune_cpu_process()
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
 def tune_cpu_process() -> bool:
     """Settings for fast CPU training and inference in this process: denormals flushed
     (the authors' code slows several-fold over a long run without it), and glibc's malloc

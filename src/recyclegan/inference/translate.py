@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recyclegan.data.frames import center_square
-from recyclegan.devices import autocast_dtype, memory_format, resolve_device, tune_cpu_process
+from recyclegan.devices import autocast_dtype, memory_format, resolve_device, tune_process
 from recyclegan.errors import RecycleganError
 from recyclegan.inference.load import load_generator, weights_hash
 from recyclegan.inference.stabilize import Stabilizer, build_stabilizer
@@ -56,12 +56,11 @@ class Retargeter:
                  compile: bool = False) -> None:
         """`precision`: auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32. `channels_last`:
         None = on CUDA only. `compile`: torch.compile the generator (which is moved, converted
-        and compiled in place). On the CPU this also tunes the process: tune_cpu_process."""
+        and compiled in place). This also tunes the process for the device: tune_process."""
         if batch_size < 1:
             raise RecycleganError(f"--batch-size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
-        if self.device.type == "cpu":
-            tune_cpu_process()
+        tune_process(self.device)
         self.autocast_dtype = autocast_dtype(precision, self.device)
         self.memory_format = memory_format(channels_last, self.device)
         self.generator = generator.to(self.device, memory_format=self.memory_format).eval()

@@ -29,7 +29,7 @@ from recyclegan.config import (
     write_yaml,
 )
 from recyclegan.data.dataset import WindowDataset, WindowSampler
-from recyclegan.devices import resolve_device, torchrun_rank, tune_cpu_process
+from recyclegan.devices import resolve_device, torchrun_rank, tune_process
 from recyclegan.distributed import Distributed, from_environment
 from recyclegan.errors import Interrupted, RecycleganError
 from recyclegan.models import Networks, build_networks
@@ -156,10 +156,7 @@ def _train(config: RunConfig, dist: Distributed, data_a: WindowDataset, data_b: 
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
 
-    if device.type == "cpu":
-        tune_cpu_process()
-    else:
-        torch.backends.cudnn.benchmark = True
+    tune_process(device)
     seed_everything(config.train.seed)
     networks = build_networks(config.model, with_predictors=config.losses.uses_predictor)
     ckpt_dir = run_dir / "checkpoints"
