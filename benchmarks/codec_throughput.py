@@ -6,9 +6,10 @@
 
 No model runs. The clip is the one `benchmarks/retarget_throughput.py` and `recyclegan bench`
 translate (random noise scrolling sideways, H.264 at crf 18: a hard case for both decoder
-and encoder). Each stage is timed on its own, in one thread, through recyclegan's own
-VideoReader, Watermarker and VideoWriter, so the slowest stage bounds what end to end can
-reach on this machine however fast the GPU is (the three run in parallel threads there).
+and encoder), or with `--clip-from VIDEO` that video's frames. Each stage is timed on its
+own, in one thread, through recyclegan's own VideoReader, Watermarker and VideoWriter, so
+the slowest stage bounds what end to end can reach on this machine however fast the GPU is
+(the three run in parallel threads there).
 
 Each preset is timed from RGB frames, which FFmpeg converts to YUV 4:2:0 in the encode
 thread, and from frames already converted (`retarget` converts video-bound frames on the
@@ -41,16 +42,20 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--presets", nargs="+", choices=ENCODER_PRESETS,
                         default=["medium", "veryfast", "ultrafast"])
+    parser.add_argument("--clip-from", type=Path, metavar="VIDEO",
+                        help="make the clip from this video's frames (centre squares, played "
+                        "back and forth) instead of scrolling noise")
     parser.add_argument("--repeats", type=int, default=3,
                         help="encodes per preset and source, alternating; the median is shown")
     args = parser.parse_args()
     if args.size < 16 or args.size % 2 or args.frames < 1 or args.repeats < 1:
         parser.error("--size must be even and at least 16, --frames and --repeats at least 1")
+    clip = args.clip_from.name if args.clip_from else "scrolling noise"
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.size}x{args.size}, {args.frames} frames")
+          f"{args.size}x{args.size}, {args.frames} frames of {clip}")
     print("| stage | frames/s |\n| --- | --- |")
     with tempfile.TemporaryDirectory() as folder:
-        src = write_clip(Path(folder) / "in.mp4", args.size, args.frames)
+        src = write_clip(Path(folder) / "in.mp4", args.size, args.frames, args.clip_from)
         start = time.perf_counter()
         with VideoReader(src) as reader:
             frames = [(frame.pts, frame.image) for frame in reader]

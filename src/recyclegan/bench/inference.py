@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import torch
 from torch import nn
 
 from recyclegan.bench.common import Variant, sync
-from recyclegan.data.video_io import DEFAULT_ENCODER_PRESET, write_video
+from recyclegan.data.frames import center_square
+from recyclegan.data.video_io import DEFAULT_ENCODER_PRESET, VideoReader, write_video
+from recyclegan.errors import RecycleganError
 from recyclegan.inference.translate import Retargeter
 
 GENERATOR_WARMUP = 3  # untimed batches: compilation, cuDNN's algorithm search
@@ -64,10 +67,22 @@ def generator_only(retargeter: Retargeter, steps: int, variant: str) -> Inferenc
     return InferenceResult("generator only", variant, batch, rate)
 
 
-def write_clip(path: Path, size: int, frames: int) -> Path:
-    """Random noise scrolling sideways: every frame differs, and encoding is costly."""
-    base = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    write_video(path, (np.roll(base, i, axis=1) for i in range(frames)), fps=25)
+def write_clip(path: Path, size: int, frames: int, source: Path | None = None) -> Path:
+    """The clip end to end translates: by default random noise scrolling sideways (every
+    frame differs, and encoding is costly); with `source`, that video's frames as training
+    prepares them (centre squares at `size`), played forwards then backwards until there
+    are `frames` (real footage encodes several times faster than noise)."""
+    if source is None:
+        base = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        images: Iterable[np.ndarray] = (np.roll(base, i, axis=1) for i in range(frames))
+    else:
+        with VideoReader(source) as reader:
+            squares = [center_square(frame.image, size) for frame in reader]
+        if not squares:
+            raise RecycleganError(f"{source}: no decodable video frame")
+        loop = squares + squares[-2:0:-1]  # no frame twice at the turns
+        images = (loop[i % len(loop)] for i in range(frames))
+    write_video(path, images, fps=25)
     return path
 
 
