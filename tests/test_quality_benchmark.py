@@ -1,23 +1,16 @@
 """benchmarks/quality.py: training in two precisions side by side, and the verdict on them."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "quality.py"
+from benchmark_scripts import load_script, script_path
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = script_path("quality")
 
 
 def rows(precision, mean_iou, losses=(3.0, 0.5, 0.5), preset="recycle+cycle"):
-    quality = load_script()
+    quality = load_script("quality")
     return [{"precision": precision, "comparison": "equal steps", "preset": preset, "seed": seed,
              "steps": 300, "seconds": 1.0, "pixel_accuracy": 70.0, "class_accuracy": 30.0,
              "mean_iou": value, "warping_ratio": 2.0, **dict(zip(quality.LOSSES, losses,
@@ -30,7 +23,7 @@ def verdicts(lines):
 
 
 def test_a_difference_within_twice_the_spread_is_within_it():
-    compare = load_script().compare_precisions
+    compare = load_script("quality").compare_precisions
     same = verdicts(compare(rows("bf16", [30.0, 34.0]) + rows("fp32", [31.0, 33.0]),
                             "bf16", "fp32"))
     assert same["mean_iou"] == "yes" and same["loss/g_total"] == "yes"

@@ -1,18 +1,12 @@
 """benchmarks/versus_authors.py loads a Recycle-GAN checkout with its one patch applied."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "versus_authors.py"
+from benchmark_scripts import load_script, script_path
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("versus_authors", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = script_path("versus_authors")
 
 
 def fake_checkout(root: Path) -> Path:
@@ -29,7 +23,7 @@ def fake_checkout(root: Path) -> Path:
 
 
 def test_loads_the_two_files_patched_with_helpers_stood_in(tmp_path):
-    versus = load_script()
+    versus = load_script("versus_authors")
     saved = {name: sys.modules.get(name) for name in ("models", "util")}
     try:
         module = versus._load_authors(fake_checkout(tmp_path / "Recycle-GAN"))
