@@ -11,18 +11,21 @@ default and assumes when decoding untagged video; chroma is the mean of each 2x2
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
 from recyclegan.provenance.watermark import Watermarker
 
-# Rows: Y, Cb, Cr from R, G, B in 0..255 (ITU-R BT.601, studio range); offsets below.
-_RGB_TO_YCBCR = torch.tensor([[65.481, 128.553, 24.966],
-                              [-37.797, -74.203, 112.0],
-                              [112.0, -93.786, -18.214]], dtype=torch.float64) / 255
-_OFFSETS = (16.0, 128.0, 128.0)
+# Y, Cb and Cr as weights of R, G and B in 0..255, and offsets (ITU-R BT.601, studio range).
+_LUMA = ((65.481 / 255, 128.553 / 255, 24.966 / 255), 16.0)
+_BLUE_DIFFERENCE = ((-37.797 / 255, -74.203 / 255, 112.0 / 255), 128.0)
+_RED_DIFFERENCE = ((112.0 / 255, -93.786 / 255, -18.214 / 255), 128.0)
+
+
+def _weighted(rgb: torch.Tensor, row: tuple[tuple[float, float, float], float]) -> torch.Tensor:
+    (weight_r, weight_g, weight_b), offset = row
+    red, green, blue = rgb.unbind(1)
+    return (red * weight_r).add_(green, alpha=weight_g).add_(blue, alpha=weight_b).add_(offset)
 
 
 def rgb_to_yuv420p(frames: torch.Tensor) -> torch.Tensor:
@@ -38,20 +41,12 @@ def rgb_to_yuv420p(frames: torch.Tensor) -> torch.Tensor:
     height, width = rgb.shape[-2:]
     if height % 2 or width % 2:
         rgb = F.pad(rgb, (0, width % 2, 0, height % 2), mode="replicate")
-    matrix = _conversion_matrix(rgb.device)
-    count, _, height, width = rgb.shape
-    luma = torch.einsum("c,nchw->nhw", matrix[0], rgb).add_(_OFFSETS[0])
-    chroma = torch.einsum("kc,nchw->nkhw", matrix[1:], F.avg_pool2d(rgb, 2))
-    chroma[:, 0].add_(_OFFSETS[1])
-    chroma[:, 1].add_(_OFFSETS[2])
-    planes = torch.cat([luma.reshape(count, -1), chroma.reshape(count, -1)], dim=1)
+    count, width = len(rgb), rgb.shape[-1]
+    blocks = F.avg_pool2d(rgb, 2)
+    planes = torch.cat([_weighted(rgb, _LUMA).reshape(count, -1),
+                        _weighted(blocks, _BLUE_DIFFERENCE).reshape(count, -1),
+                        _weighted(blocks, _RED_DIFFERENCE).reshape(count, -1)], dim=1)
     return planes.round_().clamp_(0, 255).to(torch.uint8).reshape(count, -1, width)
-
-
-@functools.cache
-def _conversion_matrix(device: torch.device) -> torch.Tensor:
-    """_RGB_TO_YCBCR on `device`, copied there once rather than for every batch."""
-    return _RGB_TO_YCBCR.to(device, torch.float32)
 
 
 class OutputStage:
