@@ -32,6 +32,7 @@ import torch
 
 from recyclegan.bench.inference import write_clip
 from recyclegan.data.video_io import ENCODER_PRESETS, VideoReader, VideoWriter
+from recyclegan.errors import RecycleganError
 from recyclegan.inference.output_stage import rgb_to_yuv420p
 from recyclegan.provenance.watermark import Watermarker
 
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="encodes per preset and source, alternating; the median is shown")
     args = parser.parse_args()
+    if args.clip_from is not None and not args.clip_from.is_file():
+        parser.error(f"--clip-from {args.clip_from}: no such file")
     if args.size < 16 or args.size % 2 or args.frames < 1 or args.repeats < 1:
         parser.error("--size must be even and at least 16, --frames and --repeats at least 1")
     clip = args.clip_from.name if args.clip_from else "scrolling noise"
@@ -55,7 +58,10 @@ def main() -> None:
           f"{args.size}x{args.size}, {args.frames} frames of {clip}")
     print("| stage | frames/s |\n| --- | --- |")
     with tempfile.TemporaryDirectory() as folder:
-        src = write_clip(Path(folder) / "in.mp4", args.size, args.frames, args.clip_from)
+        try:
+            src = write_clip(Path(folder) / "in.mp4", args.size, args.frames, args.clip_from)
+        except RecycleganError as error:
+            parser.error(str(error))
         start = time.perf_counter()
         with VideoReader(src) as reader:
             frames = [(frame.pts, frame.image) for frame in reader]

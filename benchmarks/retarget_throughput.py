@@ -43,6 +43,7 @@ from recyclegan.bench.report import (
 from recyclegan.config import MODEL_SIZES
 from recyclegan.data.video_io import ENCODER_PRESETS
 from recyclegan.devices import tune_cpu_process
+from recyclegan.errors import RecycleganError
 from recyclegan.models import build_generator
 
 VARIANTS = {
@@ -72,6 +73,8 @@ def main() -> None:
                         help="make the end-to-end clip from this video's frames (centre "
                         "squares, played back and forth) instead of scrolling noise")
     args = parser.parse_args()
+    if args.clip_from is not None and not args.clip_from.is_file():
+        parser.error(f"--clip-from {args.clip_from}: no such file")
     device = torch.device(args.device)
     if device.type == "cpu":
         tune_cpu_process()
@@ -87,8 +90,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         src, warm_up = Path(folder) / "in.mp4", Path(folder) / "warm_up.mp4"
         if not args.no_end_to_end:
-            write_clip(src, args.size, args.frames, args.clip_from)
-            write_clip(warm_up, args.size, max(args.batch_sizes), args.clip_from)
+            try:
+                write_clip(src, args.size, args.frames, args.clip_from)
+                write_clip(warm_up, args.size, max(args.batch_sizes), args.clip_from)
+            except RecycleganError as error:
+                parser.error(str(error))
         for label in args.variants:
             for batch in args.batch_sizes:
                 retargeter = make_retargeter(generator, args.size, device, VARIANTS[label],
