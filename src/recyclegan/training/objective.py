@@ -47,14 +47,44 @@ def predict_next(pred: nn.Module, fake01: Tensor, real0: Tensor | None = None,
     return both[:len(fake0)], both[len(fake0):]
 
 
+def sent_back(weights: LossWeights, pred_dst2: Tensor | None, fake01: Tensor,
+              real01: Tensor) -> dict[str, Tensor]:
+    """What one direction (X -> Y) puts through the backward generator gen_yx, by the term
+    that needs it: the predicted next frame (recycle), the translated pair (cycle) and X's
+    own pair (identity: gen_yx should leave an X frame as it is)."""
+    inputs = {}
+    if weights.uses_predictor and weights.recycle:
+        if pred_dst2 is None:
+            raise ValueError("these loss weights need the temporal predictors")
+        inputs["recycle"] = pred_dst2
+    if weights.cycle:
+        inputs["cycle"] = fake01
+    if weights.identity:
+        inputs["identity"] = real01
+    return inputs
+
+
+def generate_together(gen: nn.Module, first: Tensor | None, inputs: dict[str, Tensor]
+                      ) -> tuple[Tensor | None, dict[str, Tensor]]:
+    """gen(first) and gen of each of `inputs`, in one call on them stacked along the batch:
+    fewer, larger calls are faster (instance norm keeps the samples apart)."""
+    parts = ([] if first is None else [first]) + list(inputs.values())
+    if not parts:
+        return None, {}
+    outputs = list(gen(torch.cat(parts)).split([len(part) for part in parts]))
+    first_out = None if first is None else outputs.pop(0)
+    return first_out, dict(zip(inputs, outputs, strict=True))
+
+
 def translate_window(
-    real0: Tensor, real1: Tensor, real2: Tensor, fake01: Tensor, *,
-    gen_bwd: nn.Module, disc_dst: nn.Module, weights: LossWeights,
-    pred_dst2: Tensor | None = None, pred_src2: Tensor | None = None,
+    real0: Tensor, real1: Tensor, real2: Tensor, fake01: Tensor, returned: dict[str, Tensor],
+    *, disc_dst: nn.Module, weights: LossWeights, pred_dst2: Tensor | None = None,
+    pred_src2: Tensor | None = None,
 ) -> DirectionPass:
-    """The terms of one direction. `fake01` = gen_xy(real0 ++ real1); `pred_dst2` =
-    pred_y(fake_y0, fake_y1) and `pred_src2` = pred_x(x0, x1), from `predict_next`, where the
-    weights use the predictors (the recurrent term needs `pred_src2`)."""
+    """The terms of one direction. `fake01` = gen_xy(real0 ++ real1); `returned` = gen_yx of
+    each of `sent_back(...)`, by name; `pred_dst2` = pred_y(fake_y0, fake_y1) and
+    `pred_src2` = pred_x(x0, x1), from `predict_next`, where the weights use the predictors
+    (the recurrent term needs `pred_src2`)."""
     kind = weights.reconstruction
     real01 = torch.cat([real0, real1])
     fake0, fake1 = fake01.chunk(2)
@@ -69,15 +99,13 @@ def translate_window(
         if weights.recurrent:
             terms["recurrent"] = losses.recurrent(pred_src2, real2, kind)
         if weights.recycle:
-            rec2 = gen_bwd(pred_dst2)
-            terms["recycle"] = losses.recycle(rec2, real2, kind)
-            images["rec2"] = rec2
+            terms["recycle"] = losses.recycle(returned["recycle"], real2, kind)
+            images["rec2"] = returned["recycle"]
     if weights.cycle:
-        rec01 = gen_bwd(fake01)
-        terms["cycle"] = 2 * losses.cycle(rec01, real01, kind)
-        images["rec0"] = rec01.chunk(2)[0]
+        terms["cycle"] = 2 * losses.cycle(returned["cycle"], real01, kind)
+        images["rec0"] = returned["cycle"].chunk(2)[0]
     if weights.identity:
-        terms["identity"] = 2 * losses.identity(gen_bwd(real01), real01, kind)
+        terms["identity"] = 2 * losses.identity(returned["identity"], real01, kind)
     all_fakes = torch.cat(fakes)
     frames = len(all_fakes) // len(real0)
     terms["adversarial"] = frames * losses.adversarial(disc_dst(all_fakes))
@@ -114,24 +142,33 @@ class GeneratorObjective(nn.Module):
 
     def forward(self, real_a: list[Tensor], real_b: list[Tensor], disc_a: nn.Module,
                 disc_b: nn.Module) -> tuple[Tensor, DirectionPass, DirectionPass]:
+        """Three generator calls, not four or more: gen_ab translates A; pred_b predicts
+        from that; one gen_ba call translates B and takes back everything A -> B sends it;
+        pred_a predicts from B -> A; one more gen_ab call takes back what B -> A sends."""
         weights = self.weights
-        fake_b01 = self.gen_ab(torch.cat(real_a[:2]))
-        fake_a01 = self.gen_ba(torch.cat(real_b[:2]))
-        next_b = next_a = (None, None)
-        if weights.uses_predictor:
-            if self.pred_a is None or self.pred_b is None:
-                raise ValueError("these loss weights need the temporal predictors")
-            # pred_b sees A->B's translated pair and, for the recurrent term, B's real pair.
-            own_b = real_b[:2] if weights.recurrent else ()
-            own_a = real_a[:2] if weights.recurrent else ()
-            next_b = predict_next(self.pred_b, fake_b01, *own_b)
-            next_a = predict_next(self.pred_a, fake_a01, *own_a)
-        pass_a = translate_window(*real_a, fake_b01, gen_bwd=self.gen_ba, disc_dst=disc_b,
+        if weights.uses_predictor and (self.pred_a is None or self.pred_b is None):
+            raise ValueError("these loss weights need the temporal predictors")
+        real_a01, real_b01 = torch.cat(real_a[:2]), torch.cat(real_b[:2])
+        fake_b01 = self.gen_ab(real_a01)
+        # pred_b sees A->B's translated pair and, for the recurrent term, B's real pair.
+        next_b = self._predict(self.pred_b, fake_b01, real_b)
+        fake_a01, returned_a = generate_together(
+            self.gen_ba, real_b01, sent_back(weights, next_b[0], fake_b01, real_a01))
+        next_a = self._predict(self.pred_a, fake_a01, real_a)
+        _, returned_b = generate_together(
+            self.gen_ab, None, sent_back(weights, next_a[0], fake_a01, real_b01))
+        pass_a = translate_window(*real_a, fake_b01, returned_a, disc_dst=disc_b,
                                   weights=weights, pred_dst2=next_b[0], pred_src2=next_a[1])
-        pass_b = translate_window(*real_b, fake_a01, gen_bwd=self.gen_ab, disc_dst=disc_a,
+        pass_b = translate_window(*real_b, fake_a01, returned_b, disc_dst=disc_a,
                                   weights=weights, pred_dst2=next_a[0], pred_src2=next_b[1])
         total = weighted_total(pass_a.terms, weights) + weighted_total(pass_b.terms, weights)
         return total, pass_a, pass_b
+
+    def _predict(self, pred: nn.Module | None, fake01: Tensor, real: list[Tensor]
+                 ) -> tuple[Tensor | None, Tensor | None]:
+        if not self.weights.uses_predictor:
+            return None, None
+        return predict_next(pred, fake01, *(real[:2] if self.weights.recurrent else ()))
 
 
 class DiscriminatorObjective(nn.Module):
