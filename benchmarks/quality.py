@@ -90,7 +90,9 @@ def _mean_and_spread(values: list[float]) -> tuple[float, float]:
 
 
 def _digits(key: str) -> int:
-    return 0 if key in ("steps", "seconds") else 1 if key in METRICS[:3] else 3
+    if key in ("steps", "seconds"):
+        return 0
+    return 2 if key == "warping_ratio" else 1 if key in METRICS else 3
 
 
 def _summary(rows: list[dict]) -> list[str]:
@@ -104,7 +106,7 @@ def _summary(rows: list[dict]) -> list[str]:
         cells = []
         for key in ("steps", "seconds", *METRICS):
             mean, spread = _mean_and_spread([run[key] for run in runs if run[key] is not None])
-            digits = _digits(key) if key != "warping_ratio" else 2
+            digits = _digits(key)
             cells.append(f"{mean:.{digits}f} ± {spread:.{digits}f}")
         lines.append(f"| {precision} | {comparison} | {preset} | " + " | ".join(cells) + " |")
     return lines
@@ -118,6 +120,8 @@ def compare_precisions(rows: list[dict], first: str, second: str) -> list[str]:
              "| --- | --- | --- | --- | --- | --- |"]
     presets = dict.fromkeys(row["preset"] for row in rows if row["comparison"] == "equal steps")
     for preset in presets:
+        seeds = sum(row["precision"] == first and row["preset"] == preset
+                    and row["comparison"] == "equal steps" for row in rows)
         for key in (*METRICS, *LOSSES):
             stats = []
             for precision in (first, second):
@@ -126,11 +130,9 @@ def compare_precisions(rows: list[dict], first: str, second: str) -> list[str]:
                     and row["preset"] == preset and row["comparison"] == "equal steps"]))
             (mean_1, spread_1), (mean_2, spread_2) = stats
             difference, band = mean_1 - mean_2, 2 * max(spread_1, spread_2)
-            seeds = sum(row["precision"] == first and row["preset"] == preset
-                        and row["comparison"] == "equal steps" for row in rows)
             verdict = ("needs 2+ seeds" if seeds < 2
                        else "yes" if abs(difference) <= band else "**no**")
-            d = 2 if key == "warping_ratio" else _digits(key)
+            d = _digits(key)
             lines.append(f"| {preset} | {key} | {mean_1:.{d}f} ± {spread_1:.{d}f} | "
                          f"{mean_2:.{d}f} ± {spread_2:.{d}f} | {difference:+.{d}f} | {verdict} |")
     return lines
