@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from recyclegan.models.layers import (
     ResidualBlock,
+    ShiftConv2d,
     check_frames,
     conv_norm_relu,
     init_weights,
@@ -36,7 +37,7 @@ class ResnetGenerator(nn.Module):
         for _ in range(self.downsamplings):
             layers.append(upconv_norm_relu(width, width // 2))
             width //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), ShiftConv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_weights(self)
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from recyclegan.models.shift_conv import few_inputs_conv2d, few_outputs_conv2d
 from recyclegan.models.winograd import winograd_conv2d
 
 WINOGRAD_MIN_CHANNELS = 256
@@ -21,6 +22,15 @@ where the U-Net's widest layers do little arithmetic on large weights..."""
 SMALL_MAP_MIN_WEIGHT = 512 * 512
 """...of at least this many input times output channels: the paper's widths, where it was
 measured. Smaller test and benchmark models stay on nn's path."""
+SHIFT_MAX_MAPS = 160
+"""ShiftConv2d computes when its narrow side times its kernel's taps is at most this many
+maps: 3 x 49 = 147 for the generators' 7x7 layers to and from RGB..."""
+SHIFT_MIN_WIDTH = 64
+"""...and its wide side has at least this many channels: the paper's width, where it was
+measured. The `small` networks (and so the CPU quality benchmark) keep oneDNN's results."""
+SHIFT_MAX_BYTES = 256 * 2**20
+"""Nor when those maps would take more memory than this (fp32, the whole batch): at 256 px a
+batch of 8 frames would need 320 MiB, and oneDNN needs none."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -66,7 +76,7 @@ def conv_norm_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1, paddin
         layers.append(nn.ReflectionPad2d(padding))
         padding = 0
     layers += [
-        nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=padding, bias=True),
+        ShiftConv2d(in_ch, out_ch, kernel, stride=stride, padding=padding, bias=True),
         instance_norm(out_ch),
         nn.ReLU(inplace=True),
     ]
@@ -115,6 +125,27 @@ class WinogradConv2d(nn.Conv2d):
                 and _cpu_fast_path(x)):
             y = winograd_conv2d(F.pad(x, (pad,) * 4) if pad else x, self.weight, self.bias)
             return _in_layout_of(y, x)
+        return super().forward(x)
+
+
+class ShiftConv2d(nn.Conv2d):
+    """nn.Conv2d (same state dict) that, for a layer with few channels on one side, stride 1
+    and no padding (the generators' 7x7 layers to and from RGB), computes by
+    models.shift_conv on the CPU in fp32, eager: all of it when the outputs are few, the input
+    gradient when the inputs are. Elsewhere it is nn.Conv2d."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        taps = self.kernel_size[0] * self.kernel_size[1]
+        if (self.stride == (1, 1) and self.padding == (0, 0) and self.dilation == (1, 1)
+                and self.groups == 1 and max(self.in_channels, self.out_channels) >= SHIFT_MIN_WIDTH
+                and _cpu_fast_path(x)):
+            maps = min(self.in_channels, self.out_channels) * taps
+            size = 4 * maps * x.shape[0] * x.shape[2] * x.shape[3]
+            if maps <= SHIFT_MAX_MAPS and size <= SHIFT_MAX_BYTES:
+                if self.out_channels <= self.in_channels:
+                    return _in_layout_of(few_outputs_conv2d(x, self.weight, self.bias), x)
+                if x.requires_grad and torch.is_grad_enabled():
+                    return _in_layout_of(few_inputs_conv2d(x, self.weight, self.bias), x)
         return super().forward(x)
 
 

@@ -1,0 +1,143 @@
+"""Convolutions with few channels on one side, for the CPU: the generators' 7x7 first layer
+(3 -> 64 channels) and last layer (64 -> 3).
+
+oneDNN runs the last layer, and the input gradient of the first, far below its usual rate:
+three channels fill little of a vector register. Both are instead one matrix product onto
+(narrow side) x 49 channels, one per kernel tap and narrow channel, and 49 shifted sums of
+those maps. The product runs at the matrix library's full rate and the sums are cheap, on
+three channels. On a 2-core AVX2 CPU this ran the last layer's forward and backward, and the
+first layer's input gradient, about twice as fast as oneDNN at 128 px (benchmarks/
+BENCHMARKS.md). It is exact arithmetic reordered: results differ by float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def sum_shifted(taps: Tensor, out_h: int, out_w: int) -> Tensor:
+    """taps (n, c, k, k, H, W) -> y (n, c, out_h, out_w), y[i, j] = sum over di, dj of
+    taps[di, dj, i + di, j + dj]: each tap's map, shifted into place and summed."""
+    kernel = taps.shape[2]
+    y = taps[:, :, 0, 0, :out_h, :out_w].clone()
+    for di in range(kernel):
+        for dj in range(kernel):
+            if di or dj:
+                y.add_(taps[:, :, di, dj, di:di + out_h, dj:dj + out_w])
+    return y
+
+
+def spread_shifted(grad_y: Tensor, kernel: int, height: int, width: int) -> Tensor:
+    """The adjoint of `sum_shifted`: grad_y (n, c, out_h, out_w) -> (n, c, k, k, H, W), tap
+    (di, dj) holding grad_y shifted by (di, dj) and zero elsewhere."""
+    n, channels, out_h, out_w = grad_y.shape
+    taps = grad_y.new_zeros(n, channels, kernel, kernel, height, width)
+    for di in range(kernel):
+        for dj in range(kernel):
+            taps[:, :, di, dj, di:di + out_h, dj:dj + out_w] = grad_y
+    return taps
+
+
+def scatter_shifted(taps: Tensor, height: int, width: int) -> Tensor:
+    """taps (n, c, k, k, out_h, out_w) -> x (n, c, H, W), x[i + di, j + dj] += taps[di, dj,
+    i, j]: the input gradient of a convolution, one tap at a time."""
+    n, channels, kernel, _, out_h, out_w = taps.shape
+    x = taps.new_zeros(n, channels, height, width)
+    for di in range(kernel):
+        for dj in range(kernel):
+            x[:, :, di:di + out_h, dj:dj + out_w].add_(taps[:, :, di, dj])
+    return x
+
+
+def _taps_by_output(weight: Tensor) -> Tensor:
+    """(out, in, k, k) -> (out * k * k, in): row (o, di, dj) holds tap (di, dj) of output o."""
+    return weight.permute(0, 2, 3, 1).reshape(-1, weight.shape[1])
+
+
+def _taps_by_input(weight: Tensor) -> Tensor:
+    """(out, in, k, k) -> (in * k * k, out): row (c, di, dj) holds tap (di, dj) of input c."""
+    return weight.permute(1, 2, 3, 0).reshape(-1, weight.shape[0])
+
+
+class _FewOutputsConv(torch.autograd.Function):
+    """conv2d (stride 1, no padding) with few output channels, all of it by shifted sums."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None  # type: ignore[override]
+                ) -> Tensor:
+        n, channels, height, width = x.shape
+        out_channels, _, kernel, _ = weight.shape
+        out_h, out_w = height - kernel + 1, width - kernel + 1
+        taps = (_taps_by_output(weight) @ x.reshape(n, channels, height * width)).view(
+            n, out_channels, kernel, kernel, height, width)
+        y = sum_shifted(taps, out_h, out_w)
+        if bias is not None:
+            y.add_(bias.view(1, -1, 1, 1))
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        n, channels, height, width = x.shape
+        out_channels, _, kernel, _ = weight.shape
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad_b = grad_y.sum((0, 2, 3)) if need_b and ctx.has_bias else None
+        grad_x = grad_w = None
+        if need_x or need_w:
+            grad_taps = spread_shifted(grad_y, kernel, height, width).view(
+                n, out_channels * kernel * kernel, height * width)
+            flat_x = x.reshape(n, channels, height * width)
+            if need_w:
+                grad_w = (grad_taps @ flat_x.transpose(1, 2)).sum(0).view(
+                    out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
+            if need_x:
+                grad_x = (_taps_by_output(weight).t() @ grad_taps).view(n, channels, height, width)
+        return grad_x, grad_w, grad_b
+
+
+class _FewInputsConv(torch.autograd.Function):
+    """conv2d (stride 1, no padding) with few input channels: oneDNN's forward and weight
+    gradient, the input gradient by shifted sums."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None  # type: ignore[override]
+                ) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return torch.nn.functional.conv2d(x, weight, bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        n, channels, height, width = x.shape
+        out_channels, _, kernel, _ = weight.shape
+        need_x, need_w, need_b = ctx.needs_input_grad
+        need_b = need_b and ctx.has_bias
+        grad_x = grad_w = grad_b = None
+        if need_w or need_b:
+            _, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                grad_y, x, weight, [out_channels] if ctx.has_bias else None, [1, 1], [0, 0],
+                [1, 1], False, [0, 0], 1, [False, need_w, need_b])
+        if need_x:
+            out_h, out_w = grad_y.shape[2:]
+            taps = (_taps_by_input(weight) @ grad_y.reshape(n, out_channels, out_h * out_w))
+            grad_x = scatter_shifted(taps.view(n, channels, kernel, kernel, out_h, out_w),
+                                     height, width)
+        return grad_x, grad_w, grad_b
+
+
+def few_outputs_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """conv2d(x, weight, bias), stride 1, no padding, as one matrix product onto
+    out_channels * k * k maps and their shifted sums (forward and backward)."""
+    return _FewOutputsConv.apply(x, weight, bias)
+
+
+def few_inputs_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """conv2d(x, weight, bias), stride 1, no padding, whose input gradient is one matrix
+    product onto in_channels * k * k maps and their shifted sums."""
+    return _FewInputsConv.apply(x, weight, bias)
