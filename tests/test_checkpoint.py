@@ -99,8 +99,10 @@ def test_state_must_match_the_record(tmp_path):
 def test_saving_clears_temporary_files_a_killed_run_left(tmp_path):
     directory = tmp_path / "checkpoints"
     directory.mkdir()
-    stale = directory / ".step_00000002.safetensors.abc123.partial.safetensors"
-    stale.write_bytes(b"half a file")
+    ours = directory / ".step_00000002.safetensors.abc123.partial.safetensors"
+    safetensors_own = directory / ".tmpUjQ8Ys"  # safetensors' temporary file, killed mid-write
+    for stale in (ours, safetensors_own):
+        stale.write_bytes(b"half a file")
     save_checkpoint(directory, 3, {"w": torch.zeros(2)}, {"step": 3})
-    assert not stale.exists()
+    assert not ours.exists() and not safetensors_own.exists()
     assert (directory / "step_00000003.safetensors").is_file()

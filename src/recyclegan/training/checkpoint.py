@@ -85,13 +85,14 @@ def _first_line(error: BaseException) -> str:
 
 def _prune(directory: Path, keep: int) -> None:
     """Keep the newest `keep` pairs, and remove temporary files a killed run left (a run has
-    one writer, and it has finished writing when it prunes)."""
+    one writer, and it has finished writing when it prunes): ours, and the `.tmpXXXXXX` that
+    safetensors (0.8) writes beside its target before renaming it."""
     pairs = sorted(directory.glob("step_*.safetensors"))
     for weights_path in pairs[:-keep]:
         weights_path.unlink(missing_ok=True)
         (directory / weights_path.name.replace(".safetensors", ".state.pt")).unlink(
             missing_ok=True)
-    for partial in directory.glob(".*.partial*"):
+    for partial in [*directory.glob(".*.partial*"), *directory.glob(".tmp??????")]:
         partial.unlink(missing_ok=True)
 
 
