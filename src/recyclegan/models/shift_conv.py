@@ -60,6 +60,15 @@ def _taps_by_input(weight: Tensor) -> Tensor:
     return weight.permute(1, 2, 3, 0).reshape(-1, weight.shape[0])
 
 
+def _each_image(matrix: Tensor, images: Tensor) -> Tensor:
+    """matrix (m, k) @ images (n, k, l) -> (n, m, l), one product per image written in place:
+    torch.matmul's broadcast copied the (large) result once more."""
+    out = images.new_empty(images.shape[0], matrix.shape[0], images.shape[2])
+    for image, result in zip(images, out, strict=True):
+        torch.mm(matrix, image, out=result)
+    return out
+
+
 class _FewOutputsConv(torch.autograd.Function):
     """conv2d (stride 1, no padding) with few output channels, all of it by shifted sums."""
 
@@ -69,7 +78,7 @@ class _FewOutputsConv(torch.autograd.Function):
         n, channels, height, width = x.shape
         out_channels, _, kernel, _ = weight.shape
         out_h, out_w = height - kernel + 1, width - kernel + 1
-        taps = (_taps_by_output(weight) @ x.reshape(n, channels, height * width)).view(
+        taps = _each_image(_taps_by_output(weight), x.reshape(n, channels, height * width)).view(
             n, out_channels, kernel, kernel, height, width)
         y = sum_shifted(taps, out_h, out_w)
         if bias is not None:
@@ -92,10 +101,13 @@ class _FewOutputsConv(torch.autograd.Function):
                 n, out_channels * kernel * kernel, height * width)
             flat_x = x.reshape(n, channels, height * width)
             if need_w:
-                grad_w = (grad_taps @ flat_x.transpose(1, 2)).sum(0).view(
-                    out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
+                grad_w = grad_taps[0] @ flat_x[0].t()
+                for taps, image in zip(grad_taps[1:], flat_x[1:], strict=True):
+                    grad_w.addmm_(taps, image.t())
+                grad_w = grad_w.view(out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
             if need_x:
-                grad_x = (_taps_by_output(weight).t() @ grad_taps).view(n, channels, height, width)
+                grad_x = _each_image(_taps_by_output(weight).t(), grad_taps).view(
+                    n, channels, height, width)
         return grad_x, grad_w, grad_b
 
 
@@ -125,7 +137,8 @@ class _FewInputsConv(torch.autograd.Function):
                 [1, 1], False, [0, 0], 1, [False, need_w, need_b])
         if need_x:
             out_h, out_w = grad_y.shape[2:]
-            taps = (_taps_by_input(weight) @ grad_y.reshape(n, out_channels, out_h * out_w))
+            taps = _each_image(_taps_by_input(weight),
+                               grad_y.reshape(n, out_channels, out_h * out_w))
             grad_x = scatter_shifted(taps.view(n, channels, kernel, kernel, out_h, out_w),
                                      height, width)
         return grad_x, grad_w, grad_b
