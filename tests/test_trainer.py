@@ -149,6 +149,20 @@ def test_compiled_step_does_not_recompile_after_warm_up(monkeypatch):
     torch._dynamo.reset()
 
 
+def test_an_infinite_gradient_under_a_finite_loss_changes_nothing():
+    trainer = make_trainer()
+    run_steps(trainer, steps=2)
+    before = copy.deepcopy(trainer.networks.gen_ab.state_dict())
+    weight = trainer.networks.gen_ab.net[0][1].weight
+    handle = weight.register_hook(lambda grad: grad * float("inf"))
+    logged = trainer.train_step(batch(30), batch(31))
+    handle.remove()
+    assert torch.isfinite(logged["loss/g_total"])
+    assert float(logged["nonfinite/generators"]) == 1.0
+    for key, value in before.items():
+        assert torch.equal(value, trainer.networks.gen_ab.state_dict()[key]), key
+
+
 def test_a_nonfinite_step_changes_nothing(monkeypatch):
     import recyclegan.losses as losses
 
