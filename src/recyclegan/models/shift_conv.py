@@ -69,88 +69,86 @@ def _each_image(matrix: Tensor, images: Tensor) -> Tensor:
     return out
 
 
-class _FewOutputsConv(torch.autograd.Function):
-    """conv2d (stride 1, no padding) with few output channels, all of it by shifted sums."""
+class _ShiftedConv(torch.autograd.Function):
+    """conv2d (stride 1, no padding) with few channels on one side. Few outputs: all of it by
+    shifted sums. Few inputs: oneDNN's forward and weight gradient, the input gradient by
+    shifted sums."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None  # type: ignore[override]
-                ) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
+                few_outputs: bool) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias, ctx.few_outputs = bias is not None, few_outputs
+        if not few_outputs:
+            return torch.nn.functional.conv2d(x, weight, bias)
         n, channels, height, width = x.shape
         out_channels, _, kernel, _ = weight.shape
-        out_h, out_w = height - kernel + 1, width - kernel + 1
         taps = _each_image(_taps_by_output(weight), x.reshape(n, channels, height * width)).view(
             n, out_channels, kernel, kernel, height, width)
-        y = sum_shifted(taps, out_h, out_w)
+        y = sum_shifted(taps, height - kernel + 1, width - kernel + 1)
         if bias is not None:
             y.add_(bias.view(1, -1, 1, 1))
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y: Tensor):  # type: ignore[override]
         x, weight = ctx.saved_tensors
-        n, channels, height, width = x.shape
-        out_channels, _, kernel, _ = weight.shape
-        need_x, need_w, need_b = ctx.needs_input_grad
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_b = grad_y.sum((0, 2, 3)) if need_b and ctx.has_bias else None
-        grad_x = grad_w = None
-        if need_x or need_w:
-            grad_taps = spread_shifted(grad_y, kernel, height, width).view(
-                n, out_channels * kernel * kernel, height * width)
-            flat_x = x.reshape(n, channels, height * width)
-            if need_w:
-                grad_w = grad_taps[0] @ flat_x[0].t()
-                for taps, image in zip(grad_taps[1:], flat_x[1:], strict=True):
-                    grad_w.addmm_(taps, image.t())
-                grad_w = grad_w.view(out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
-            if need_x:
-                grad_x = _each_image(_taps_by_output(weight).t(), grad_taps).view(
-                    n, channels, height, width)
-        return grad_x, grad_w, grad_b
+        grads = _few_outputs_grads if ctx.few_outputs else _few_inputs_grads
+        return (*grads(grad_y, x, weight, need_x, need_w), grad_b, None)
 
 
-class _FewInputsConv(torch.autograd.Function):
-    """conv2d (stride 1, no padding) with few input channels: oneDNN's forward and weight
-    gradient, the input gradient by shifted sums."""
+def _few_outputs_grads(grad_y: Tensor, x: Tensor, weight: Tensor, need_x: bool, need_w: bool
+                       ) -> tuple[Tensor | None, Tensor | None]:
+    """Input and weight gradients of a few-outputs convolution: grad_y spread over the taps,
+    then one product each."""
+    if not (need_x or need_w):
+        return None, None
+    n, channels, height, width = x.shape
+    out_channels, _, kernel, _ = weight.shape
+    grad_taps = spread_shifted(grad_y, kernel, height, width).view(
+        n, out_channels * kernel * kernel, height * width)
+    flat_x = x.reshape(n, channels, height * width)
+    grad_x = grad_w = None
+    if need_w:
+        grad_w = grad_taps[0] @ flat_x[0].t()
+        for taps, image in zip(grad_taps[1:], flat_x[1:], strict=True):
+            grad_w.addmm_(taps, image.t())
+        grad_w = grad_w.view(out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
+    if need_x:
+        grad_x = _each_image(_taps_by_output(weight).t(), grad_taps).view(
+            n, channels, height, width)
+    return grad_x, grad_w
 
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None  # type: ignore[override]
-                ) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return torch.nn.functional.conv2d(x, weight, bias)
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_y: Tensor):  # type: ignore[override]
-        x, weight = ctx.saved_tensors
+def _few_inputs_grads(grad_y: Tensor, x: Tensor, weight: Tensor, need_x: bool, need_w: bool
+                      ) -> tuple[Tensor | None, Tensor | None]:
+    """Input and weight gradients of a few-inputs convolution: oneDNN's weight gradient, and
+    the input gradient as one product onto the taps of each input channel, scattered."""
+    grad_x = grad_w = None
+    if need_w:
+        grad_w = torch.ops.aten.convolution_backward(
+            grad_y, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [False, True, False])[1]
+    if need_x:
         n, channels, height, width = x.shape
         out_channels, _, kernel, _ = weight.shape
-        need_x, need_w, need_b = ctx.needs_input_grad
-        need_b = need_b and ctx.has_bias
-        grad_x = grad_w = grad_b = None
-        if need_w or need_b:
-            _, grad_w, grad_b = torch.ops.aten.convolution_backward(
-                grad_y, x, weight, [out_channels] if ctx.has_bias else None, [1, 1], [0, 0],
-                [1, 1], False, [0, 0], 1, [False, need_w, need_b])
-        if need_x:
-            out_h, out_w = grad_y.shape[2:]
-            taps = _each_image(_taps_by_input(weight),
-                               grad_y.reshape(n, out_channels, out_h * out_w))
-            grad_x = scatter_shifted(taps.view(n, channels, kernel, kernel, out_h, out_w),
-                                     height, width)
-        return grad_x, grad_w, grad_b
+        out_h, out_w = grad_y.shape[2:]
+        taps = _each_image(_taps_by_input(weight), grad_y.reshape(n, out_channels, out_h * out_w))
+        grad_x = scatter_shifted(taps.view(n, channels, kernel, kernel, out_h, out_w),
+                                 height, width)
+    return grad_x, grad_w
 
 
 def few_outputs_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """conv2d(x, weight, bias), stride 1, no padding, as one matrix product onto
     out_channels * k * k maps and their shifted sums (forward and backward)."""
-    return _FewOutputsConv.apply(x, weight, bias)
+    return _ShiftedConv.apply(x, weight, bias, True)
 
 
 def few_inputs_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """conv2d(x, weight, bias), stride 1, no padding, whose input gradient is one matrix
     product onto in_channels * k * k maps and their shifted sums."""
-    return _FewInputsConv.apply(x, weight, bias)
+    return _ShiftedConv.apply(x, weight, bias, False)
