@@ -27,9 +27,11 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def ours(result: subprocess.CompletedProcess) -> str:
-    """What the ranks themselves said, without torchrun's own report."""
-    return "\n".join(line for line in result.stderr.splitlines() if "recyclegan" in line
-                     and "torch/distributed" not in line)
+    """What the ranks themselves said, without torchrun's own report, and any C++ abort (a
+    gloo error at exit shows only as 'terminate called ...' and its what())."""
+    return "\n".join(line for line in result.stderr.splitlines()
+                     if ("recyclegan" in line and "torch/distributed" not in line)
+                     or "terminate called" in line or "what():" in line)
 
 
 def logged_losses(run_dir: Path) -> dict[tuple[str, int], float]:
