@@ -115,15 +115,15 @@ def test_inference_and_frames_that_need_no_gradient_leave_the_first_layer_to_one
         torch.testing.assert_close(got, gen(x), rtol=1e-4, atol=1e-5)
 
 
-def test_narrow_networks_autocast_and_large_batches_stay_direct(calls, monkeypatch):
+def test_narrow_networks_autocast_and_large_images_stay_direct(calls, monkeypatch):
     ResnetGenerator(channels=16, blocks=1)(torch.randn(1, 3, 16, 16, requires_grad=True))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ShiftConv2d(64, 3, 7)(torch.randn(1, 64, 16, 16))
     ShiftConv2d(64, 3, 7, stride=2)(torch.randn(1, 64, 16, 16))
     ShiftConv2d(64, 3, 7, padding=3)(torch.randn(1, 64, 16, 16))
     ShiftConv2d(64, 8, 7)(torch.randn(1, 64, 16, 16))  # 8 x 49 maps: too many
-    monkeypatch.setattr(layers, "SHIFT_MAX_BYTES", 4 * 3 * 49 * 16 * 16)
-    ShiftConv2d(64, 3, 7)(torch.randn(2, 64, 16, 16))  # twice what the budget allows
+    monkeypatch.setattr(layers, "SHIFT_MAX_BYTES", 4 * 3 * 49 * 16 * 16)  # one 16x16 image
+    ShiftConv2d(64, 3, 7)(torch.randn(1, 64, 17, 16))  # an image whose maps do not fit
     assert calls == {"outputs": 0, "inputs": 0}
-    ShiftConv2d(64, 3, 7)(torch.randn(1, 64, 16, 16))  # within it
+    ShiftConv2d(64, 3, 7)(torch.randn(4, 64, 16, 16))  # images that do, one at a time
     assert calls == {"outputs": 1, "inputs": 0}

@@ -29,8 +29,8 @@ SHIFT_MIN_WIDTH = 64
 """...and its wide side has at least this many channels: the paper's width, where it was
 measured. The `small` networks (and so the CPU quality benchmark) keep oneDNN's results."""
 SHIFT_MAX_BYTES = 256 * 2**20
-"""Nor when those maps would take more memory than this (fp32, the whole batch): at 256 px a
-batch of 8 frames would need 320 MiB, and oneDNN needs none."""
+"""Nor when one image's maps (it works an image at a time) would take more memory than this
+in fp32: 147 maps fit up to about 670 x 670 pixels; past that oneDNN, which needs none."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -153,7 +153,7 @@ class ShiftConv2d(nn.Conv2d):
                 and self.groups == 1 and max(self.in_channels, self.out_channels) >= SHIFT_MIN_WIDTH
                 and _cpu_fast_path(x)):
             maps = min(self.in_channels, self.out_channels) * taps
-            size = 4 * maps * x.shape[0] * x.shape[2] * x.shape[3]
+            size = 4 * maps * x.shape[2] * x.shape[3]
             if maps <= SHIFT_MAX_MAPS and size <= SHIFT_MAX_BYTES:
                 if self.out_channels <= self.in_channels:
                     return _in_layout_of(few_outputs_conv2d(x, self.weight, self.bias), x)

@@ -5,9 +5,10 @@ oneDNN runs the last layer, and the input gradient of the first, far below its u
 three channels fill little of a vector register. Both are instead one matrix product onto
 (narrow side) x 49 channels, one per kernel tap and narrow channel, and 49 shifted sums of
 those maps. The product runs at the matrix library's full rate and the sums are cheap, on
-three channels. On a 2-core AVX2 CPU this ran the last layer's forward and backward, and the
-first layer's input gradient, about twice as fast as oneDNN at 128 px (benchmarks/
-BENCHMARKS.md). It is exact arithmetic reordered: results differ by float rounding.
+three channels. On a 2-core AVX-512 Xeon this ran the last layer's forward and backward, and
+the first layer's input gradient, about twice as fast as oneDNN at 128 px (benchmarks/
+BENCHMARKS.md). It works one image at a time, so that the tap maps of one image are all it
+holds. It is exact arithmetic reordered: results differ by float rounding.
 """
 
 from __future__ import annotations
@@ -16,38 +17,37 @@ import torch
 from torch import Tensor
 
 
-def sum_shifted(taps: Tensor, out_h: int, out_w: int) -> Tensor:
-    """taps (n, c, k, k, H, W) -> y (n, c, out_h, out_w), y[i, j] = sum over di, dj of
-    taps[di, dj, i + di, j + dj]: each tap's map, shifted into place and summed."""
-    kernel = taps.shape[2]
-    y = taps[:, :, 0, 0, :out_h, :out_w].clone()
+def sum_shifted(taps: Tensor, out: Tensor) -> None:
+    """out (c, out_h, out_w) = the sum over di, dj of taps (c, k, k, H, W) at [di, dj, i + di,
+    j + dj]: each tap's map, shifted into place and summed."""
+    kernel = taps.shape[1]
+    out_h, out_w = out.shape[1:]
+    out.copy_(taps[:, 0, 0, :out_h, :out_w])
     for di in range(kernel):
         for dj in range(kernel):
             if di or dj:
-                y.add_(taps[:, :, di, dj, di:di + out_h, dj:dj + out_w])
-    return y
+                out.add_(taps[:, di, dj, di:di + out_h, dj:dj + out_w])
 
 
 def spread_shifted(grad_y: Tensor, kernel: int, height: int, width: int) -> Tensor:
-    """The adjoint of `sum_shifted`: grad_y (n, c, out_h, out_w) -> (n, c, k, k, H, W), tap
-    (di, dj) holding grad_y shifted by (di, dj) and zero elsewhere."""
-    n, channels, out_h, out_w = grad_y.shape
-    taps = grad_y.new_zeros(n, channels, kernel, kernel, height, width)
+    """The adjoint of `sum_shifted`: grad_y (c, out_h, out_w) -> (c, k, k, H, W), tap (di, dj)
+    holding grad_y shifted by (di, dj) and zero elsewhere."""
+    channels, out_h, out_w = grad_y.shape
+    taps = grad_y.new_zeros(channels, kernel, kernel, height, width)
     for di in range(kernel):
         for dj in range(kernel):
-            taps[:, :, di, dj, di:di + out_h, dj:dj + out_w] = grad_y
+            taps[:, di, dj, di:di + out_h, dj:dj + out_w] = grad_y
     return taps
 
 
-def scatter_shifted(taps: Tensor, height: int, width: int) -> Tensor:
-    """taps (n, c, k, k, out_h, out_w) -> x (n, c, H, W), x[i + di, j + dj] += taps[di, dj,
-    i, j]: the input gradient of a convolution, one tap at a time."""
-    n, channels, kernel, _, out_h, out_w = taps.shape
-    x = taps.new_zeros(n, channels, height, width)
+def scatter_shifted(taps: Tensor, out: Tensor) -> None:
+    """out (c, H, W) = the sum of taps (c, k, k, out_h, out_w) put back at [i + di, j + dj]:
+    the input gradient of a convolution, one tap at a time."""
+    kernel, _, out_h, out_w = taps.shape[1:]
+    out.zero_()
     for di in range(kernel):
         for dj in range(kernel):
-            x[:, :, di:di + out_h, dj:dj + out_w].add_(taps[:, :, di, dj])
-    return x
+            out[:, di:di + out_h, dj:dj + out_w].add_(taps[:, di, dj])
 
 
 def _taps_by_output(weight: Tensor) -> Tensor:
@@ -58,15 +58,6 @@ def _taps_by_output(weight: Tensor) -> Tensor:
 def _taps_by_input(weight: Tensor) -> Tensor:
     """(out, in, k, k) -> (in * k * k, out): row (c, di, dj) holds tap (di, dj) of input c."""
     return weight.permute(1, 2, 3, 0).reshape(-1, weight.shape[0])
-
-
-def _each_image(matrix: Tensor, images: Tensor) -> Tensor:
-    """matrix (m, k) @ images (n, k, l) -> (n, m, l), one product per image written in place:
-    torch.matmul's broadcast copied the (large) result once more."""
-    out = images.new_empty(images.shape[0], matrix.shape[0], images.shape[2])
-    for image, result in zip(images, out, strict=True):
-        torch.mm(matrix, image, out=result)
-    return out
 
 
 class _ShiftedConv(torch.autograd.Function):
@@ -83,9 +74,11 @@ class _ShiftedConv(torch.autograd.Function):
             return torch.nn.functional.conv2d(x, weight, bias)
         n, channels, height, width = x.shape
         out_channels, _, kernel, _ = weight.shape
-        taps = _each_image(_taps_by_output(weight), x.reshape(n, channels, height * width)).view(
-            n, out_channels, kernel, kernel, height, width)
-        y = sum_shifted(taps, height - kernel + 1, width - kernel + 1)
+        matrix = _taps_by_output(weight)
+        y = x.new_empty(n, out_channels, height - kernel + 1, width - kernel + 1)
+        for image, out in zip(x, y, strict=True):
+            taps = matrix @ image.reshape(channels, height * width)
+            sum_shifted(taps.view(out_channels, kernel, kernel, height, width), out)
         if bias is not None:
             y.add_(bias.view(1, -1, 1, 1))
         return y
@@ -108,18 +101,22 @@ def _few_outputs_grads(grad_y: Tensor, x: Tensor, weight: Tensor, need_x: bool, 
         return None, None
     n, channels, height, width = x.shape
     out_channels, _, kernel, _ = weight.shape
-    grad_taps = spread_shifted(grad_y, kernel, height, width).view(
-        n, out_channels * kernel * kernel, height * width)
-    flat_x = x.reshape(n, channels, height * width)
-    grad_x = grad_w = None
-    if need_w:
-        grad_w = grad_taps[0] @ flat_x[0].t()
-        for taps, image in zip(grad_taps[1:], flat_x[1:], strict=True):
-            grad_w.addmm_(taps, image.t())
+    matrix = _taps_by_output(weight)
+    grad_x = x.new_empty(n, channels, height, width) if need_x else None
+    grad_w = None
+    for index in range(n):
+        grad_taps = spread_shifted(grad_y[index], kernel, height, width).view(
+            out_channels * kernel * kernel, height * width)
+        if need_w:
+            image = x[index].reshape(channels, height * width)
+            if grad_w is None:
+                grad_w = grad_taps @ image.t()
+            else:
+                grad_w.addmm_(grad_taps, image.t())
+        if grad_x is not None:
+            torch.mm(matrix.t(), grad_taps, out=grad_x[index].view(channels, height * width))
+    if grad_w is not None:
         grad_w = grad_w.view(out_channels, kernel, kernel, channels).permute(0, 3, 1, 2)
-    if need_x:
-        grad_x = _each_image(_taps_by_output(weight).t(), grad_taps).view(
-            n, channels, height, width)
     return grad_x, grad_w
 
 
@@ -136,9 +133,11 @@ def _few_inputs_grads(grad_y: Tensor, x: Tensor, weight: Tensor, need_x: bool, n
         n, channels, height, width = x.shape
         out_channels, _, kernel, _ = weight.shape
         out_h, out_w = grad_y.shape[2:]
-        taps = _each_image(_taps_by_input(weight), grad_y.reshape(n, out_channels, out_h * out_w))
-        grad_x = scatter_shifted(taps.view(n, channels, kernel, kernel, out_h, out_w),
-                                 height, width)
+        matrix = _taps_by_input(weight)
+        grad_x = x.new_empty(n, channels, height, width)
+        for grad, out in zip(grad_y, grad_x, strict=True):
+            taps = matrix @ grad.reshape(out_channels, out_h * out_w)
+            scatter_shifted(taps.view(channels, kernel, kernel, out_h, out_w), out)
     return grad_x, grad_w
 
 
