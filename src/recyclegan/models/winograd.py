@@ -115,7 +115,7 @@ class _WinogradConv(torch.autograd.Function):
     of every tile is kron(B^T, B^T) times it, and A^T m A is kron(A^T, A^T) times the
     batched product. The backward pass applies the transposed matrices and puts the input
     tiles back with their overlaps added. Ran forward and backward about 1.2x as fast as
-    whole-tensor additions per transform coefficient (2-core AVX2 CPU)."""
+    whole-tensor additions per transform coefficient (2-core AVX-512 Xeon)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
