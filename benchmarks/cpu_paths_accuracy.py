@@ -3,9 +3,10 @@
     python benchmarks/cpu_paths_accuracy.py --size 128
 
 Winograd (ResNet blocks, the discriminator's stride-1 4x4 convolution), the U-Net's
-small-map layers and the generators' shifted-sum 7x7 RGB layers replace oneDNN on the CPU in
-fp32. Each is tested exact against conv2d in float64 on its own (tests/test_winograd.py,
-tests/test_small_map_layers.py, tests/test_shift_conv.py); this measures
+small-map layers, the generators' shifted-sum 7x7 RGB layers and their stride-2 3x3 layers by
+phases replace oneDNN on the CPU in fp32. Each is tested exact against conv2d in float64 on
+its own (tests/test_winograd.py, tests/test_small_map_layers.py, tests/test_shift_conv.py,
+tests/test_phase_conv.py); this measures
 them where they run: the relative error of every weight gradient of each network, in fp32
 with and without them, against the same network in float64 (where they step aside), for the
 loss mean(output^2) on random frames. It prints the median and largest error per network.
@@ -26,8 +27,10 @@ from recyclegan.models import PatchDiscriminator, ResnetGenerator, UnetPredictor
 
 DEFAULTS = {"WINOGRAD_MIN_CHANNELS": layers.WINOGRAD_MIN_CHANNELS,
             "SMALL_MAP_MAX_PIXELS": layers.SMALL_MAP_MAX_PIXELS,
-            "SHIFT_MIN_WIDTH": layers.SHIFT_MIN_WIDTH}
-OFF = {"WINOGRAD_MIN_CHANNELS": 10**9, "SMALL_MAP_MAX_PIXELS": 0, "SHIFT_MIN_WIDTH": 10**9}
+            "SHIFT_MIN_WIDTH": layers.SHIFT_MIN_WIDTH,
+            "PHASE_MIN_CHANNELS": layers.PHASE_MIN_CHANNELS}
+OFF = {"WINOGRAD_MIN_CHANNELS": 10**9, "SMALL_MAP_MAX_PIXELS": 0, "SHIFT_MIN_WIDTH": 10**9,
+       "PHASE_MIN_CHANNELS": 10**9}
 
 
 def _weight_grads(net: torch.nn.Module, frames: list[torch.Tensor], dtype: torch.dtype,

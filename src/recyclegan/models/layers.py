@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from recyclegan.models.phase_conv import phase_conv2d, phase_conv_transpose2d
 from recyclegan.models.shift_conv import few_inputs_conv2d, few_outputs_conv2d
 from recyclegan.models.winograd import winograd_conv2d
 
@@ -31,6 +32,17 @@ measured. The `small` networks (and so the CPU quality benchmark) keep oneDNN's 
 SHIFT_MAX_BYTES = 256 * 2**20
 """Nor when one image's maps (it works an image at a time) would take more memory than this
 in fp32: 147 maps fit up to about 670 x 670 pixels; past that oneDNN, which needs none."""
+PHASE_MIN_CHANNELS = 64
+"""PhaseConv2d and PhaseConvTranspose2d go by phases when both sides have at least this many
+channels (the paper generator's 64 -> 128 and 128 -> 256 layers, where it was measured; at
+32 -> 16 oneDNN was faster)..."""
+PHASE_MIN_PIXELS = 64 * 64
+"""...and the low-resolution side has at least this many pixels: at 16x16 oneDNN was faster,
+at 32x32 as fast; from 64x64 the layers' forward and backward took 0.8-0.9x oneDNN's time
+(2-core AVX-512 Xeon)."""
+PHASE_MAX_BYTES = 256 * 2**20
+"""Nor when one image's tap maps (9 per output channel, at the low resolution) would take
+more memory than this in fp32: for the 128 -> 64 layer, outputs up to about 680 x 680."""
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
@@ -88,8 +100,9 @@ def conv_norm_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1, paddin
     if reflect:
         layers.append(nn.ReflectionPad2d(padding))
         padding = 0
+    conv = PhaseConv2d if stride == 2 else ShiftConv2d
     layers += [
-        ShiftConv2d(in_ch, out_ch, kernel, stride=stride, padding=padding, bias=True),
+        conv(in_ch, out_ch, kernel, stride=stride, padding=padding, bias=True),
         instance_norm(out_ch),
         nn.ReLU(inplace=True),
     ]
@@ -99,7 +112,7 @@ def conv_norm_relu(in_ch: int, out_ch: int, kernel: int, stride: int = 1, paddin
 def upconv_norm_relu(in_ch: int, out_ch: int) -> nn.Sequential:
     """Double the resolution: 3x3 transposed convolution, stride 2."""
     return nn.Sequential(
-        nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1, bias=True),
+        PhaseConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1, bias=True),
         instance_norm(out_ch),
         nn.ReLU(inplace=True),
     )
@@ -160,6 +173,50 @@ class ShiftConv2d(nn.Conv2d):
                 if x.requires_grad and torch.is_grad_enabled():
                     return _in_layout_of(few_inputs_conv2d(x, self.weight, self.bias), x)
         return super().forward(x)
+
+
+def _by_phases(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, low_res: tuple[int, int],
+               high_res: tuple[int, int]) -> bool:
+    """Whether a stride-2 layer given x goes by phases: low_res is the size of its low-
+    resolution side (a convolution's output, a transposed one's input), high_res the other."""
+    pixels = low_res[0] * low_res[1]
+    narrow = min(layer.in_channels, layer.out_channels)
+    return (layer.kernel_size == (3, 3) and layer.stride == (2, 2)
+            and layer.padding[0] == layer.padding[1] and layer.dilation == (1, 1)
+            and layer.groups == 1 and layer.padding_mode == "zeros"
+            and narrow >= PHASE_MIN_CHANNELS and pixels >= PHASE_MIN_PIXELS
+            and 4 * 9 * narrow * pixels <= PHASE_MAX_BYTES
+            and high_res[0] % 2 == 0 and high_res[1] % 2 == 0 and _cpu_fast_path(x))
+
+
+class PhaseConv2d(nn.Conv2d):
+    """nn.Conv2d (same state dict) whose input gradient, for a 3x3 stride-2 layer of the
+    paper's widths on the CPU in fp32, eager, is computed by models.phase_conv: oneDNN ran it
+    at a third of its forward rate. Forward and weight gradient stay oneDNN's."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.requires_grad and torch.is_grad_enabled():
+            out_h, out_w = ((size + 2 * self.padding[0] - self.kernel_size[0]) // 2 + 1
+                            for size in x.shape[2:])
+            if _by_phases(self, x, (out_h, out_w), (x.shape[2], x.shape[3])):
+                return _in_layout_of(phase_conv2d(x, self.weight, self.bias, self.padding[0]), x)
+        return super().forward(x)
+
+
+class PhaseConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d (same state dict) that, for a 3x3 stride-2 layer of the paper's
+    widths on the CPU in fp32, eager, computes by models.phase_conv (forward; the input
+    gradient is oneDNN's stride-2 convolution)."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if output_size is None and self.output_padding[0] == self.output_padding[1]:
+            out_h, out_w = (2 * (size - 1) - 2 * self.padding[0] + self.kernel_size[0]
+                            + self.output_padding[0]
+                            for size in x.shape[2:])
+            if _by_phases(self, x, (x.shape[2], x.shape[3]), (out_h, out_w)):
+                return _in_layout_of(phase_conv_transpose2d(
+                    x, self.weight, self.bias, self.padding[0], self.output_padding[0]), x)
+        return super().forward(x, output_size)
 
 
 def _small_map(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
