@@ -186,7 +186,12 @@ def test_retarget_translates_every_image_kind_as_its_rgb_equivalent(run_dir, tmp
               VideoReader(tmp_path / "out" / f"{kind}_rgb.mp4") as plain):
             pairs = list(zip(odd, plain, strict=True))
         assert len(pairs) == 3 and pairs[0][0].image.shape == (32, 32, 3)
-        assert all(np.array_equal(a.image, b.image) for a, b in pairs), kind
+        for a, b in pairs:
+            # Equal up to the odd flipped 8-bit level: the generator's output can move by
+            # float rounding (about 5e-7) between calls, and H.264 carries a flipped pixel
+            # into its block. A misread kind (alpha, grey scale, 16 bits) differs everywhere.
+            diff = np.abs(a.image.astype(np.int16) - b.image)
+            assert diff.mean() < 0.25 and diff.max() <= 12, (kind, diff.mean(), diff.max())
 
 
 VIDEO_FORMATS = {  # PyAV input format, PNG codec pixel format
