@@ -1,7 +1,11 @@
 """`recyclegan bench` and recyclegan.bench: tiny networks at 32 px on the CPU, seconds each."""
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +196,16 @@ def test_json_refuses_an_existing_file_without_overwrite(tmp_path, capsys):
     assert out.read_text() == "earlier results"
     assert main([*TINY, "--skip-training", "--json", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["training"] == []
+
+
+@pytest.mark.parametrize("job", ["train", "infer", "quality"])
+def test_device_session_jobs_run_dry_on_the_cpu(job, tmp_path):
+    """benchmarks/device_session.sh holds the GPU measurements still owed; its dry run
+    checks that each job's commands still match the benchmark scripts' flags."""
+    root = Path(__file__).parents[1]
+    env = {**os.environ, "DRY": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", "benchmarks/device_session.sh", job], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    log = (tmp_path / "session.log").read_text()
+    assert log.count("exit 0 after") == {"train": 2, "infer": 1, "quality": 1}[job]
