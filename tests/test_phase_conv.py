@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import recyclegan.models.layers as layers
 import recyclegan.models.phase_conv as phase_conv
+from call_counter import count_calls
 from recyclegan.models.generator import ResnetGenerator
 from recyclegan.models.layers import PhaseConv2d, PhaseConvTranspose2d
 
@@ -87,19 +88,9 @@ def test_without_bias_and_odd_sizes_are_refused():
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts the calls that go by phases: (convolutions, transposed convolutions)."""
-    count = {"conv": 0, "transposed": 0}
-
-    def counted(name, fn):
-        def wrapper(*args):
-            count[name] += 1
-            return fn(*args)
-        return wrapper
-
-    monkeypatch.setattr(layers, "phase_conv2d", counted("conv", layers.phase_conv2d))
-    monkeypatch.setattr(layers, "phase_conv_transpose2d",
-                        counted("transposed", layers.phase_conv_transpose2d))
-    return count
+    """Counts the calls that go by phases, convolutions and transposed ones."""
+    return count_calls(monkeypatch, layers,
+                       {"phase_conv2d": "conv", "phase_conv_transpose2d": "transposed"})
 
 
 def _direct(gen: ResnetGenerator) -> None:

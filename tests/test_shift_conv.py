@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import recyclegan.models.layers as layers
+from call_counter import count_calls
 from recyclegan.models.generator import ResnetGenerator
 from recyclegan.models.layers import ShiftConv2d
 from recyclegan.models.shift_conv import few_inputs_conv2d, few_outputs_conv2d
@@ -60,17 +61,8 @@ def test_without_bias(conv):
 @pytest.fixture
 def calls(monkeypatch):
     """Counts the calls ShiftConv2d makes to each shifted-sum path."""
-    count = {"outputs": 0, "inputs": 0}
-
-    def counted(name, fn):
-        def wrapper(*args):
-            count[name] += 1
-            return fn(*args)
-        return wrapper
-
-    monkeypatch.setattr(layers, "few_outputs_conv2d", counted("outputs", few_outputs_conv2d))
-    monkeypatch.setattr(layers, "few_inputs_conv2d", counted("inputs", few_inputs_conv2d))
-    return count
+    return count_calls(monkeypatch, layers,
+                       {"few_outputs_conv2d": "outputs", "few_inputs_conv2d": "inputs"})
 
 
 def test_the_paper_generators_rgb_layers_take_the_paths_in_training(calls):
