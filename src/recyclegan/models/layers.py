@@ -175,8 +175,8 @@ class ShiftConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-def _by_phases(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, low_res: tuple[int, int],
-               high_res: tuple[int, int]) -> bool:
+def _goes_by_phases(layer: nn.Conv2d | nn.ConvTranspose2d, x: Tensor,
+                    low_res: tuple[int, int], high_res: tuple[int, int]) -> bool:
     """Whether a stride-2 layer given x goes by phases: low_res is the size of its low-
     resolution side (a convolution's output, a transposed one's input), high_res the other."""
     pixels = low_res[0] * low_res[1]
@@ -198,7 +198,7 @@ class PhaseConv2d(nn.Conv2d):
         if x.requires_grad and torch.is_grad_enabled():
             out_h, out_w = ((size + 2 * self.padding[0] - self.kernel_size[0]) // 2 + 1
                             for size in x.shape[2:])
-            if _by_phases(self, x, (out_h, out_w), (x.shape[2], x.shape[3])):
+            if _goes_by_phases(self, x, (out_h, out_w), (x.shape[2], x.shape[3])):
                 return _in_layout_of(phase_conv2d(x, self.weight, self.bias, self.padding[0]), x)
         return super().forward(x)
 
@@ -213,7 +213,7 @@ class PhaseConvTranspose2d(nn.ConvTranspose2d):
             out_h, out_w = (2 * (size - 1) - 2 * self.padding[0] + self.kernel_size[0]
                             + self.output_padding[0]
                             for size in x.shape[2:])
-            if _by_phases(self, x, (x.shape[2], x.shape[3]), (out_h, out_w)):
+            if _goes_by_phases(self, x, (x.shape[2], x.shape[3]), (out_h, out_w)):
                 return _in_layout_of(phase_conv_transpose2d(
                     x, self.weight, self.bias, self.padding[0], self.output_padding[0]), x)
         return super().forward(x, output_size)

@@ -26,8 +26,8 @@ def _phase_offsets(kernel: int, padding: int) -> list[tuple[int, int]]:
     return [((t - padding) % 2, (t - padding) // 2) for t in range(kernel)]
 
 
-def _by_phases(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, out_h: int,
-               out_w: int) -> Tensor:
+def _transpose_by_phases(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int,
+                         out_h: int, out_w: int) -> Tensor:
     """conv_transpose2d(x, weight, bias, stride=2, padding) with an (out_h, out_w) output,
     both even. weight: (in, out, k, k), as nn.ConvTranspose2d holds it."""
     n, channels, height, width = x.shape
@@ -94,7 +94,7 @@ class _Stride2Conv(torch.autograd.Function):
         kernel = weight.shape[-1]
         out_h = 2 * (height - 1) - 2 * padding + kernel + output_padding
         out_w = 2 * (width - 1) - 2 * padding + kernel + output_padding
-        return _by_phases(x, weight, bias, padding, out_h, out_w)
+        return _transpose_by_phases(x, weight, bias, padding, out_h, out_w)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -113,7 +113,7 @@ class _Stride2Conv(torch.autograd.Function):
             if ctx.transposed:
                 grad_x = F.conv2d(grad_y, weight, stride=2, padding=padding)
             else:
-                grad_x = _by_phases(grad_y, weight, None, padding, *x.shape[2:])
+                grad_x = _transpose_by_phases(grad_y, weight, None, padding, *x.shape[2:])
         return grad_x, grad_w, grad_b, None, None, None
 
 
