@@ -17,16 +17,19 @@ norm, no dropout, LSGAN, identity 0, pool size 0, batch 1, Adam (2e-4, beta1 0.5
 trains its `paper` networks with the `recycle` preset at batch 1 in fp32 on the CPU (its
 default there); on CUDA with `--precision` (default fp32, to match).
 
-Each code runs in fresh processes of its own, one after the other, so that neither inherits
-the other's heap or process settings. The training parts run `--rounds` times, alternating,
-so that a drift in a shared machine's speed hits both codes alike. Printed: a markdown table
-with each figure per round and its median, then recyclegan's speed-up per round and its
-median.
-- training, seconds per step (the median of `--steps` timed steps per process): the
-  authors' `optimize_parameters()` in a process as they run it; on the CPU again, in a
-  process tuned as `recyclegan train` tunes its own (`recyclegan.devices.tune_cpu_process`:
-  denormals flushed, and glibc's malloc keeping freed memory, neither of which their code
-  does); recyclegan's `Trainer.train_step`, in its tuned process.
+Each code runs in processes of its own, so that neither inherits the other's heap or process
+settings. The training parts go a step at a time: each of `--rounds` rounds starts one fresh
+process per code, warms each up by `--warmup` steps, then asks them for a step each in turn,
+`--steps` times (the order reversed every other cycle). A drift in a shared machine's speed,
+on a VM 10-25% within minutes, then hits neighbouring steps of both codes alike, and each
+speed-up is the ratio of the two codes' steps within one cycle. Printed: a markdown table
+with each code's median step per round and over rounds, then recyclegan's speed-up: the
+median of each round's cycles, and of all cycles with their quartiles.
+- training, seconds per step: the authors' `optimize_parameters()` in a process as they run
+  it; on the CPU again, in a process tuned as `recyclegan train` tunes its own
+  (`recyclegan.devices.tune_cpu_process`: denormals flushed, and glibc's malloc keeping freed
+  memory, neither of which their code does); recyclegan's `Trainer.train_step`, in its tuned
+  process.
 - inference, frames per second, once: the authors' `test()` per frame (what their test.py
   runs for each frame, image saving left out, so their figure is an upper bound), as they
   run it; recyclegan's generator alone; recyclegan's `retarget` end to end on an H.264 clip
@@ -48,6 +51,7 @@ import tempfile
 import time
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -71,13 +75,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=128, choices=(128, 256))
     parser.add_argument("--steps", type=int, default=4,
-                        help="timed training steps per process")
+                        help="timed training steps per code and round, a step of each in turn")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--frames", type=int, default=24, help="frames timed for inference")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                         help="recyclegan's precision (the authors' code has fp32 only)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="times the training parts run, alternating")
+                        help="times the training parts start in fresh processes")
     parser.add_argument("--part", choices=list(PARTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     missing = [name for name in AUTHORS_FILES if not (args.authors / name).is_file()]
@@ -85,6 +89,9 @@ def main() -> None:
         sys.exit(f"versus_authors.py: {args.authors} lacks {', '.join(missing)}; pass a "
                  "checkout of github.com/aayushbansal/Recycle-GAN as --authors")
     device = torch.device(args.device)
+    if args.part in TRAINING_PARTS:  # a worker, timing steps on request
+        _serve(*TRAINING_PARTS[args.part](args, device), device)
+        return
     if args.part is not None:
         for key, value in PARTS[args.part](args, device).items():
             print(RESULT + json.dumps([key, value]), flush=True)
@@ -93,14 +100,15 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()}, "
                  f"{torch.get_num_threads()} threads")
     print(f"# {name}; torch {torch.__version__}; {args.size}x{args.size}, batch 1; "
-          f"training: median of {args.steps} steps per process, {args.rounds} rounds")
-    training = [part for part in ("authors", "authors-tuned", "recyclegan")
-                if part != "authors-tuned" or device.type == "cpu"]
-    figures: dict[str, list[float]] = {}
-    for _ in range(args.rounds):  # alternating, so that a drift of the machine hits all alike
-        for part in training:
-            for key, value in _run_part(part).items():
-                figures.setdefault(key, []).append(value)
+          f"training: {args.rounds} rounds of {args.warmup} warm-up and {args.steps} timed "
+          "steps per code, a step of each in turn")
+    parts = [part for part in TRAINING_PARTS if part != "authors-tuned" or device.type == "cpu"]
+    steps: dict[str, list[list[float]]] = {}  # per code: per round, its timed steps
+    for _ in range(args.rounds):
+        for key, seconds in _interleaved(parts, args.warmup, args.steps).items():
+            steps.setdefault(key, []).append(seconds)
+    figures = {key: [statistics.median(seconds) for seconds in rounds]
+               for key, rounds in steps.items()}
     for part in ("authors-test", "recyclegan-inference"):
         for key, value in _run_part(part).items():
             figures.setdefault(key, []).append(value)
@@ -109,12 +117,24 @@ def main() -> None:
     for key, values in figures.items():
         cells = " | ".join(f"{v:.3g}" for v in values) + " |" * (args.rounds - len(values))
         print(f"| {key} | {cells} | {statistics.median(values):.3g} |")
-    ours = figures[f"recyclegan: training, s/step ({args.precision})"]
-    for key in [key for key in figures if key.startswith("authors: training")]:
-        ratios = [theirs / mine for theirs, mine in zip(figures[key], ours, strict=True)]
-        print(f"- {key.removeprefix('authors: ')}: recyclegan is "
-              f"{statistics.median(ratios):.2f}x as fast (per round: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)})")
+    ours = steps[f"recyclegan: training, s/step ({args.precision})"]
+    for key in [key for key in steps if key.startswith("authors: training")]:
+        print(f"- {key.removeprefix('authors: ')}: recyclegan is {speed_up(steps[key], ours)}")
+
+
+def speed_up(theirs: list[list[float]], ours: list[list[float]]) -> str:
+    """How much faster our steps are, from the ratio of the two codes' steps in each cycle:
+    the median of every cycle, the quartiles, and the median of each round."""
+    rounds = [[t / o for t, o in zip(their, our, strict=True)]
+              for their, our in zip(theirs, ours, strict=True)]
+    cycles = sorted(ratio for ratios in rounds for ratio in ratios)
+    if len(cycles) > 1:
+        low, _, high = statistics.quantiles(cycles, n=4)
+    else:
+        low = high = cycles[0]
+    return (f"{statistics.median(cycles):.2f}x as fast (median of {len(cycles)} cycles; "
+            f"quartiles {low:.2f}-{high:.2f}; per round: "
+            f"{', '.join(f'{statistics.median(ratios):.2f}' for ratios in rounds)})")
 
 
 RESULT = "versus_authors.py result: "
@@ -131,11 +151,71 @@ def _run_part(part: str) -> dict[str, float]:
                 if line.startswith(RESULT))
 
 
-def _authors(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+class _Worker:
+    """One code's training in a fresh process of its own, which runs a step when asked and
+    answers with its time. Started one at a time: each has built its model before the next
+    starts."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, *sys.argv[1:], "--part", part],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.key = self._answer()
+
+    def step(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("step\n")
+        self.process.stdin.flush()
+        return float(self._answer())
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process.wait():
+            sys.exit(f"versus_authors.py: the {self.part} part failed "
+                     f"(exit {self.process.returncode})")
+
+    def _answer(self) -> str:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(RESULT):
+                return json.loads(line.removeprefix(RESULT))
+        self.process.stdin.close()  # type: ignore[union-attr]
+        sys.exit(f"versus_authors.py: the {self.part} part failed "
+                 f"(exit {self.process.wait()})")
+
+
+def _interleaved(parts: list[str], warmup: int, steps: int) -> dict[str, list[float]]:
+    """Each part's timed steps, one step of each part in turn; the order reverses every
+    other cycle, so that a steady drift favours no part."""
+    workers = [_Worker(part) for part in parts]
+    try:
+        for _ in range(warmup):
+            for worker in workers:
+                worker.step()
+        seconds: dict[str, list[float]] = {worker.key: [] for worker in workers}
+        for cycle in range(steps):
+            for worker in workers if cycle % 2 == 0 else workers[::-1]:
+                seconds[worker.key].append(worker.step())
+    finally:
+        for worker in workers:
+            worker.close()
+    return seconds
+
+
+def _serve(key: str, step: Callable[[], None], device: torch.device) -> None:
+    """A worker's side: announce the figure's name, then time one step per "step" line."""
+    print(RESULT + json.dumps(key), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "step":
+            print(RESULT + json.dumps(_elapsed(step, 1, device)), flush=True)
+
+
+def _authors(args: argparse.Namespace, device: torch.device) -> tuple[str, Callable[[], None]]:
     """Their code in a process as they run it: denormals not flushed, malloc untouched."""
-    theirs = AuthorsModel(args.authors, args.size, device)
-    return {"authors: training, s/step (as they run it)":
-            _seconds_per_step(theirs.step, args.steps, args.warmup, device)}
+    return ("authors: training, s/step (as they run it)",
+            AuthorsModel(args.authors, args.size, device).step)
 
 
 def _authors_test(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -144,23 +224,23 @@ def _authors_test(args: argparse.Namespace, device: torch.device) -> dict[str, f
             args.frames / _elapsed(theirs.test_frame, args.frames, device)}
 
 
-def _authors_tuned(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+def _authors_tuned(args: argparse.Namespace,
+                   device: torch.device) -> tuple[str, Callable[[], None]]:
     """Their code in a process tuned as `recyclegan train` tunes its own."""
     tune_cpu_process()
-    theirs = AuthorsModel(args.authors, args.size, device)
-    return {"authors: training, s/step (in a process tuned as recyclegan's is)":
-            _seconds_per_step(theirs.step, args.steps, args.warmup, device)}
+    return ("authors: training, s/step (in a process tuned as recyclegan's is)",
+            AuthorsModel(args.authors, args.size, device).step)
 
 
-def _ours_training(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+def _ours_training(args: argparse.Namespace,
+                   device: torch.device) -> tuple[str, Callable[[], None]]:
     if device.type == "cpu":
         tune_cpu_process()  # as `recyclegan train` does
     setup = TrainingSetup(device, args.size, "paper", "recycle")
     trainer = make_trainer(setup, Variant.parse(args.precision), 1)
     batch_a, batch_b = random_batches(setup, 1)
-    seconds = _seconds_per_step(lambda: trainer.train_step(batch_a, batch_b), args.steps,
-                                args.warmup, device)
-    return {f"recyclegan: training, s/step ({args.precision})": seconds}
+    return (f"recyclegan: training, s/step ({args.precision})",
+            lambda: trainer.train_step(batch_a, batch_b))
 
 
 def _ours_inference(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -179,8 +259,10 @@ def _ours_inference(args: argparse.Namespace, device: torch.device) -> dict[str,
             whole.frames_per_s}
 
 
-PARTS = {"authors": _authors, "authors-tuned": _authors_tuned, "recyclegan": _ours_training,
-         "authors-test": _authors_test, "recyclegan-inference": _ours_inference}
+TRAINING_PARTS = {"authors": _authors, "authors-tuned": _authors_tuned,
+                  "recyclegan": _ours_training}
+PARTS = {**TRAINING_PARTS, "authors-test": _authors_test,
+         "recyclegan-inference": _ours_inference}
 
 
 class AuthorsModel:
@@ -266,13 +348,6 @@ class _ImagePool:
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         return images
-
-
-def _seconds_per_step(step: object, steps: int, warmup: int, device: torch.device) -> float:
-    """The median over `steps` timed steps: a shared VM's slow outliers do not move it."""
-    for _ in range(warmup):
-        step()
-    return statistics.median(_elapsed(step, 1, device) for _ in range(steps))
 
 
 def _elapsed(call: object, times: int, device: torch.device) -> float:

@@ -48,3 +48,37 @@ def test_a_folder_without_their_files_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"versus_authors.py: {tmp_path} lacks models/networks.py, models/recycle_gan_model.py;"
         " pass a checkout of github.com/aayushbansal/Recycle-GAN as --authors"]
+
+
+def test_steps_interleave_with_the_order_reversed_every_other_cycle(monkeypatch):
+    versus = load_script("versus_authors")
+    calls = []
+
+    class FakeWorker:
+        def __init__(self, part):
+            self.key = f"{part} key"
+            self.part = part
+            self.closed = False
+
+        def step(self):
+            calls.append(self.part)
+            return float(len(calls))
+
+        def close(self):
+            calls.append(f"close {self.part}")
+
+    monkeypatch.setattr(versus, "_Worker", FakeWorker)
+    seconds = versus._interleaved(["theirs", "ours"], warmup=1, steps=3)
+    assert calls == ["theirs", "ours",                          # warm-up, not timed
+                     "theirs", "ours", "ours", "theirs", "theirs", "ours",
+                     "close theirs", "close ours"]
+    assert seconds == {"theirs key": [3.0, 6.0, 7.0], "ours key": [4.0, 5.0, 8.0]}
+
+
+def test_speed_up_is_the_ratio_within_each_cycle():
+    versus = load_script("versus_authors")
+    # a machine that slows down 2x in the second round: per cycle the ratio stays 2
+    theirs = [[2.0, 2.2, 2.0], [4.0, 4.4, 6.0]]
+    ours = [[1.0, 1.1, 1.0], [2.0, 2.2, 2.0]]
+    assert versus.speed_up(theirs, ours) == (
+        "2.00x as fast (median of 6 cycles; quartiles 2.00-2.25; per round: 2.00, 2.00)")
