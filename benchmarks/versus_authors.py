@@ -54,6 +54,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 
@@ -169,21 +170,18 @@ class _Worker:
         self.process.stdin.flush()
         return float(self._answer())
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """End the process (it stops at the end of its input); its exit status."""
         if self.process.stdin is not None:
             self.process.stdin.close()
-        if self.process.wait():
-            sys.exit(f"versus_authors.py: the {self.part} part failed "
-                     f"(exit {self.process.returncode})")
+        return self.process.wait()
 
-    def _answer(self) -> str:
+    def _answer(self) -> Any:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith(RESULT):
                 return json.loads(line.removeprefix(RESULT))
-        self.process.stdin.close()  # type: ignore[union-attr]
-        sys.exit(f"versus_authors.py: the {self.part} part failed "
-                 f"(exit {self.process.wait()})")
+        sys.exit(f"versus_authors.py: the {self.part} part failed (exit {self.close()})")
 
 
 def _interleaved(parts: list[str], warmup: int, steps: int) -> dict[str, list[float]]:
@@ -199,8 +197,10 @@ def _interleaved(parts: list[str], warmup: int, steps: int) -> dict[str, list[fl
             for worker in workers if cycle % 2 == 0 else workers[::-1]:
                 seconds[worker.key].append(worker.step())
     finally:
-        for worker in workers:
-            worker.close()
+        exits = {worker.part: worker.close() for worker in workers}
+    for part, status in exits.items():
+        if status:
+            sys.exit(f"versus_authors.py: the {part} part failed (exit {status})")
     return seconds
 
 

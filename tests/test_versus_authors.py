@@ -58,7 +58,6 @@ def test_steps_interleave_with_the_order_reversed_every_other_cycle(monkeypatch)
         def __init__(self, part):
             self.key = f"{part} key"
             self.part = part
-            self.closed = False
 
         def step(self):
             calls.append(self.part)
@@ -66,6 +65,7 @@ def test_steps_interleave_with_the_order_reversed_every_other_cycle(monkeypatch)
 
         def close(self):
             calls.append(f"close {self.part}")
+            return 0
 
     monkeypatch.setattr(versus, "_Worker", FakeWorker)
     seconds = versus._interleaved(["theirs", "ours"], warmup=1, steps=3)
@@ -82,3 +82,13 @@ def test_speed_up_is_the_ratio_within_each_cycle():
     ours = [[1.0, 1.1, 1.0], [2.0, 2.2, 2.0]]
     assert versus.speed_up(theirs, ours) == (
         "2.00x as fast (median of 6 cycles; quartiles 2.00-2.25; per round: 2.00, 2.00)")
+
+
+def test_a_training_part_that_fails_ends_the_run_with_one_line(tmp_path):
+    """The stand-in checkout loads but has no training step, so the first worker dies."""
+    result = subprocess.run([sys.executable, str(SCRIPT), "--authors",
+                             str(fake_checkout(tmp_path / "Recycle-GAN")), "--rounds", "1",
+                             "--steps", "1", "--warmup", "0"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "versus_authors.py: the authors part failed (exit 1)")
