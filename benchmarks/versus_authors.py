@@ -144,12 +144,16 @@ RESULT = "versus_authors.py result: "
 def _run_part(part: str) -> dict[str, float]:
     """Run one part in a fresh process (neither code inherits the other's heap or process
     settings) and collect what it measured."""
-    done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part],
-                          stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(_part_command(part), stdout=subprocess.PIPE, text=True)
     if done.returncode:
         sys.exit(f"versus_authors.py: the {part} part failed (exit {done.returncode})")
     return dict(json.loads(line.removeprefix(RESULT)) for line in done.stdout.splitlines()
                 if line.startswith(RESULT))
+
+
+def _part_command(part: str) -> list[str]:
+    """This script, with this run's arguments, running one part in a process of its own."""
+    return [sys.executable, __file__, *sys.argv[1:], "--part", part]
 
 
 class _Worker:
@@ -160,8 +164,7 @@ class _Worker:
     def __init__(self, part: str) -> None:
         self.part = part
         self.process = subprocess.Popen(
-            [sys.executable, __file__, *sys.argv[1:], "--part", part],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            _part_command(part), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.key = self._answer()
 
     def step(self) -> float:
