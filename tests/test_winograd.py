@@ -29,18 +29,22 @@ def test_each_transform_is_an_exact_correlation(tile_kernel):
                                        rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize(("shape", "tile_kernel"), [
     (shape, tiling) for shape in SHAPES for tiling in TILINGS if min(shape[2:]) >= tiling[1]])
-def test_matches_conv2d_in_float64(shape, tile_kernel):
+def test_matches_conv2d_in_float64(shape, tile_kernel, layout):
     tile, kernel = tile_kernel
     generator = torch.Generator().manual_seed(sum(shape))
-    x = torch.randn(*shape, dtype=torch.float64, generator=generator)
+    x = torch.randn(*shape, dtype=torch.float64, generator=generator).contiguous(
+        memory_format=layout)
     weight = torch.randn(5, shape[1], kernel, kernel, dtype=torch.float64, generator=generator)
     bias = torch.randn(5, dtype=torch.float64, generator=generator)
     expected = F.conv2d(x, weight, bias)
     got = winograd_conv2d(x, weight, bias, tile)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-11)
+    # a channels-last input gives a channels-last output (cropped to size, a view)
+    assert (got.stride(1) == 1) == (layout == torch.channels_last)
 
 
 @pytest.mark.parametrize("tile_kernel", [(2, 3), (4, 3), (3, 4)])
@@ -63,16 +67,21 @@ def test_gradients_match_conv2d(tile_kernel):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("wanted", [(True, False, False), (False, True, True),
-                                    (False, False, True)])
-def test_gradients_of_some_inputs_in_channels_last(wanted):
+@pytest.mark.parametrize("wanted", [(True, True, True), (True, False, False),
+                                    (False, True, True), (False, False, True)])
+@pytest.mark.parametrize("tile_kernel", [(2, 3), (4, 3), (3, 4)])
+@pytest.mark.parametrize("grad_layout", [torch.contiguous_format, torch.channels_last])
+def test_gradients_of_some_inputs_in_channels_last(wanted, tile_kernel, grad_layout):
+    """A channels-last input goes by the NHWC tiles; the gradient flowing back may come in
+    either layout."""
+    tile, kernel = tile_kernel
     generator = torch.Generator().manual_seed(sum(wanted))
     x = torch.randn(2, 4, 12, 9, dtype=torch.float64, generator=generator).contiguous(
         memory_format=torch.channels_last)
-    weight = torch.randn(3, 4, 3, 3, dtype=torch.float64, generator=generator)
+    weight = torch.randn(3, 4, kernel, kernel, dtype=torch.float64, generator=generator)
     bias = torch.randn(3, dtype=torch.float64, generator=generator)
-    grad_out = torch.randn(2, 3, 10, 7, dtype=torch.float64, generator=generator).contiguous(
-        memory_format=torch.channels_last)
+    grad_out = torch.randn(2, 3, 13 - kernel, 10 - kernel, dtype=torch.float64,
+                           generator=generator).contiguous(memory_format=grad_layout)
 
     def grads(conv):
         leaves = [t.clone().requires_grad_(flag) for t, flag in zip((x, weight, bias), wanted,
@@ -80,7 +89,7 @@ def test_gradients_of_some_inputs_in_channels_last(wanted):
         conv(*leaves).backward(grad_out)
         return [leaf.grad for leaf in leaves]
 
-    for got, expected in zip(grads(lambda *a: winograd_conv2d(*a, tile=4)), grads(F.conv2d),
+    for got, expected in zip(grads(lambda *a: winograd_conv2d(*a, tile=tile)), grads(F.conv2d),
                              strict=True):
         if expected is None:
             assert got is None

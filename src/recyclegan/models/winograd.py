@@ -12,11 +12,19 @@ transform over all tiles at once (`_WinogradConv`), inside a custom autograd fun
 backward pass is written by hand: letting autograd differentiate unfolded copies cost a slow
 scatter.
 
+Channels-last (NHWC) inputs keep their layout: their tiles are gathered with each pixel's
+channels as one contiguous run, the products are taken the other way round (tiles by
+channels times channels by outputs), and the output is channels-last too. On a 2-core
+AVX-512 Xeon a 256-channel layer at 32x32 ran forward 1.34-1.41x and forward and backward
+1.18-1.32x as fast as from NCHW, whose tiles are gathered a few floats at a time.
+
 It is exact arithmetic reordered, not an approximation; in fp32 the results differ from a
 direct convolution by float rounding (relative error about 1e-5 with 6x6 tiles, tested).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 import torch.nn.functional as F
@@ -109,13 +117,51 @@ def _overlap_add(tiles: Tensor, out: Tensor, step: int) -> None:
             view.add_(rows[i])
 
 
+def _nhwc(x: Tensor) -> Tensor | None:
+    """x (n, c, h, w) as its (n, h, w, c) view when x is stored channels-last, else None."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return None
+    return x.permute(0, 2, 3, 1)
+
+
+def _gather_tiles_nhwc(x: Tensor, span: int, step: int, tiles_h: int, tiles_w: int) -> Tensor:
+    """`_gather_tiles` for x (n, h, w, c) contiguous: a (span * span, n * tiles * c) matrix,
+    each pixel's channels one contiguous run, in one pass."""
+    n, _, _, channels = x.shape
+    s = x.stride()
+    return x.as_strided((span, span, n, tiles_h, tiles_w, channels),
+                        (s[1], s[2], s[0], step * s[1], step * s[2], s[3])).reshape(
+                            span * span, -1)
+
+
+def _overlap_add_nhwc(tiles: Tensor, out: Tensor, step: int) -> None:
+    """The adjoint of `_gather_tiles_nhwc`: out (n, h, w, c) = tiles (span, span, n, tiles_h,
+    tiles_w, c) added back where they were gathered from. Offsets below `step` in both
+    directions cover their region once, so they are copied; the overlaps are added."""
+    span, _, n, tiles_h, tiles_w, channels = tiles.shape
+    s = out.stride()
+    covered_h, covered_w = tiles_h * step, tiles_w * step
+    out[:, covered_h:].zero_()
+    out[:, :covered_h, covered_w:].zero_()
+    for i, j in sorted(itertools.product(range(span), repeat=2),
+                       key=lambda ij: (ij[0] >= step or ij[1] >= step)):
+        view = out.as_strided((n, tiles_h, tiles_w, channels),
+                              (s[0], step * s[1], step * s[2], s[3]), i * s[1] + j * s[2])
+        if i < step and j < step:
+            view.copy_(tiles[i, j])
+        else:
+            view.add_(tiles[i, j])
+
+
 class _WinogradConv(torch.autograd.Function):
     """Forward and backward of the Winograd convolution, each transform one matrix product
     over all tiles: with the tiles gathered into a (span^2, channels * tiles) matrix, B^T d B
     of every tile is kron(B^T, B^T) times it, and A^T m A is kron(A^T, A^T) times the
     batched product. The backward pass applies the transposed matrices and puts the input
     tiles back with their overlaps added. Ran forward and backward about 1.2x as fast as
-    whole-tensor additions per transform coefficient (2-core AVX-512 Xeon)."""
+    whole-tensor additions per transform coefficient (2-core AVX-512 Xeon). NCHW tiles are
+    (span^2, channels, tiles) and the product is weights times tiles; NHWC tiles are
+    (span^2, tiles, channels) and the product is tiles times weights."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
@@ -127,26 +173,43 @@ class _WinogradConv(torch.autograd.Function):
         out_h, out_w = height - kernel + 1, width - kernel + 1
         tiles_h, tiles_w = -(-out_h // tile), -(-out_w // tile)
         pad_h, pad_w = tiles_h * tile - out_h, tiles_w * tile - out_w
-        if pad_h or pad_w:  # whole tiles only; the extra outputs are cropped below
+        if pad_h or pad_w:  # whole tiles only (F.pad keeps the layout); cropped below
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        d = _gather_tiles(x, span, tile, tiles_h, tiles_w)
-        v = (_INPUT_KRONECKER[tile, kernel].to(d.dtype) @ d).view(span * span, channels, -1)
+        x_nhwc = _nhwc(x)
         u = (_WEIGHT_KRONECKER[tile, kernel].to(weight.dtype)
              @ weight.reshape(out_channels * channels, kernel * kernel).t()).view(
                  span * span, out_channels, channels)
-        m = torch.bmm(u, v)
-        tiled = (_OUTPUT_KRONECKER[tile, kernel].to(m.dtype) @ m.view(span * span, -1)).view(
-            tile, tile, out_channels, n, tiles_h, tiles_w)
-        y = m.new_empty(n, out_channels, tiles_h, tile, tiles_w, tile)
-        scattered = tiled.permute(3, 2, 4, 0, 5, 1)
-        if bias is None:
+        input_kron = _INPUT_KRONECKER[tile, kernel].to(x.dtype)
+        output_kron = _OUTPUT_KRONECKER[tile, kernel].to(x.dtype)
+        if x_nhwc is None:
+            v = (input_kron @ _gather_tiles(x, span, tile, tiles_h, tiles_w)).view(
+                span * span, channels, -1)
+            m = torch.bmm(u, v)
+            tiled = (output_kron @ m.view(span * span, -1)).view(
+                tile, tile, out_channels, n, tiles_h, tiles_w)
+            y = m.new_empty(n, out_channels, tiles_h, tile, tiles_w, tile)
+            scattered = tiled.permute(3, 2, 4, 0, 5, 1)
+            bias_view = None if bias is None else bias.view(1, -1, 1, 1, 1, 1)
+        else:
+            v = (input_kron @ _gather_tiles_nhwc(x_nhwc, span, tile, tiles_h, tiles_w)).view(
+                span * span, -1, channels)
+            m = torch.bmm(v, u.transpose(1, 2))
+            tiled = (output_kron @ m.view(span * span, -1)).view(
+                tile, tile, n, tiles_h, tiles_w, out_channels)
+            y = m.new_empty(n, tiles_h, tile, tiles_w, tile, out_channels)
+            scattered = tiled.permute(2, 3, 0, 4, 1, 5)
+            bias_view = bias
+        if bias_view is None:
             y.copy_(scattered)
         else:
-            torch.add(scattered, bias.view(1, -1, 1, 1, 1, 1), out=y)
-        y = y.view(n, out_channels, tiles_h * tile, tiles_w * tile)
+            torch.add(scattered, bias_view, out=y)
+        if x_nhwc is None:
+            y = y.view(n, out_channels, tiles_h * tile, tiles_w * tile)
+        else:
+            y = y.view(n, tiles_h * tile, tiles_w * tile, out_channels).permute(0, 3, 1, 2)
         ctx.save_for_backward(v, u)
         ctx.geometry = (tile, kernel, n, channels, height, width, tiles_h, tiles_w)
-        ctx.has_bias = bias is not None
+        ctx.has_bias, ctx.nhwc = bias is not None, x_nhwc is not None
         return y[:, :, :out_h, :out_w] if pad_h or pad_w else y
 
     @staticmethod
@@ -163,24 +226,39 @@ class _WinogradConv(torch.autograd.Function):
             return None, None, grad_b, None
         if (tiles_h * tile, tiles_w * tile) != (out_h, out_w):
             grad_y = F.pad(grad_y, (0, tiles_w * tile - out_w, 0, tiles_h * tile - out_h))
-        tiled = (grad_y.reshape(n, out_channels, tiles_h, tile, tiles_w, tile)
-                 .permute(3, 5, 1, 0, 2, 4).reshape(tile * tile, -1))
-        grad_m = (_OUTPUT_KRONECKER[tile, kernel].to(tiled.dtype).t() @ tiled).view(
-            span * span, out_channels, -1)
+        output_kron_t = _OUTPUT_KRONECKER[tile, kernel].to(u.dtype).t()
+        input_kron_t = _INPUT_KRONECKER[tile, kernel].to(u.dtype).t()
+        if ctx.nhwc:  # grad_y may come in either layout; the reshapes read it as it is
+            tiled = (grad_y.permute(0, 2, 3, 1)
+                     .reshape(n, tiles_h, tile, tiles_w, tile, out_channels)
+                     .permute(2, 4, 0, 1, 3, 5).reshape(tile * tile, -1))
+            grad_m = (output_kron_t @ tiled).view(span * span, -1, out_channels)
+        else:
+            tiled = (grad_y.reshape(n, out_channels, tiles_h, tile, tiles_w, tile)
+                     .permute(3, 5, 1, 0, 2, 4).reshape(tile * tile, -1))
+            grad_m = (output_kron_t @ tiled).view(span * span, out_channels, -1)
         grad_w = grad_x = None
         if need_w:
-            grad_u = torch.bmm(grad_m, v.transpose(1, 2))
+            grad_u = (torch.bmm(grad_m.transpose(1, 2), v) if ctx.nhwc
+                      else torch.bmm(grad_m, v.transpose(1, 2)))
             grad_w = (_WEIGHT_KRONECKER[tile, kernel].to(u.dtype).t()
                       @ grad_u.view(span * span, out_channels * channels)).t().reshape(
                           out_channels, channels, kernel, kernel)
         if need_x:
-            grad_v = torch.bmm(u.transpose(1, 2), grad_m)
-            grad_d = (_INPUT_KRONECKER[tile, kernel].to(u.dtype).t()
-                      @ grad_v.view(span * span, -1)).view(span, span, channels, n, tiles_h,
-                                                           tiles_w)
-            grad_x = grad_v.new_empty(n, channels, tiles_h * tile + kernel - 1,
-                                      tiles_w * tile + kernel - 1)
-            _overlap_add(grad_d, grad_x, tile)
+            padded_h, padded_w = tiles_h * tile + kernel - 1, tiles_w * tile + kernel - 1
+            if ctx.nhwc:
+                grad_v = torch.bmm(grad_m, u)
+                grad_d = (input_kron_t @ grad_v.view(span * span, -1)).view(
+                    span, span, n, tiles_h, tiles_w, channels)
+                grad_x = grad_v.new_empty(n, padded_h, padded_w, channels)
+                _overlap_add_nhwc(grad_d, grad_x, tile)
+                grad_x = grad_x.permute(0, 3, 1, 2)
+            else:
+                grad_v = torch.bmm(u.transpose(1, 2), grad_m)
+                grad_d = (input_kron_t @ grad_v.view(span * span, -1)).view(
+                    span, span, channels, n, tiles_h, tiles_w)
+                grad_x = grad_v.new_empty(n, channels, padded_h, padded_w)
+                _overlap_add(grad_d, grad_x, tile)
             if grad_x.shape[2:] != (height, width):
                 grad_x = grad_x[:, :, :height, :width]
         return grad_x, grad_w, grad_b, None
