@@ -107,6 +107,53 @@ def test_instance_norm_keeps_channels_last_and_matches_pytorch(dtype, compiled_f
     assert norm(nchw).is_contiguous()  # NCHW takes PyTorch's kernel, as before
 
 
+def test_channels_last_instance_norm_takes_an_in_place_relu_after_it():
+    """The residual blocks' ReLU runs in place on the norm's output; on the CPU's
+    channels-last path that output must be a tensor of its own, not a view."""
+    from recyclegan.models.layers import instance_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 6, 5)
+    nhwc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    nchw = x.clone().requires_grad_()
+    got = instance_norm(8)(nhwc).relu_()
+    want = torch.nn.functional.instance_norm(nchw).relu_()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    weights = torch.randn(3, 8, 6, 5)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(nhwc.grad, nchw.grad, atol=1e-5, rtol=1e-5)
+    assert nhwc.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_generator_runs_its_wide_trunk_channels_last_with_the_same_results():
+    """On the CPU fast path the residual blocks (256 channels here, Winograd's width) get
+    channels-last inputs; the output and gradients are those of the same layers in NCHW."""
+    from recyclegan.models.layers import ResidualBlock
+
+    torch.manual_seed(0)
+    gen = ResnetGenerator(channels=64, blocks=2)
+    layouts = []
+    for module in gen.modules():
+        if isinstance(module, ResidualBlock):
+            module.register_forward_pre_hook(lambda _, args: layouts.append(
+                args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randn(1, 3, 64, 64)
+    leaf, reference_leaf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    got = gen(leaf)
+    assert layouts == [True, True] and got.is_contiguous()
+    want = gen.net(reference_leaf)  # the same layers, in NCHW throughout
+    assert layouts[2:] == [False, False]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    weights = torch.randn_like(want)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, reference_leaf.grad, atol=1e-5, rtol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # not the fp32 fast path: NCHW
+        gen(x)
+    assert layouts[4:] == [False, False]
+
+
 def test_compiled_instance_norm_keeps_channels_last():
     from recyclegan.models.layers import instance_norm
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from recyclegan.models.layers import (
@@ -33,6 +34,7 @@ class ResnetGenerator(nn.Module):
         for _ in range(self.downsamplings):
             layers.append(conv_norm_relu(width, width * 2, 3, stride=2, padding=1))
             width *= 2
+        self._trunk = slice(len(layers), len(layers) + blocks)
         layers += [ResidualBlock(width) for _ in range(blocks)]
         for _ in range(self.downsamplings):
             layers.append(upconv_norm_relu(width, width // 2))
@@ -42,5 +44,15 @@ class ResnetGenerator(nn.Module):
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
+        """On the CPU fast path the residual blocks run channels-last: there Winograd gathers
+        each pixel's channels as one run, the instance norms and reflection pads have
+        channels-last kernels, and a block's forward and backward took 0.78-0.90x the NCHW
+        time (256 channels at 32x32, batch 1 to 6, 2-core AVX-512 Xeon). The layers around
+        them stay NCHW, where their own hand-written paths are faster."""
         check_frames(x, self.in_channels, 2**self.downsamplings, "generator")
-        return self.net(x)
+        trunk = self.net[self._trunk]
+        head, tail = self.net[:self._trunk.start], self.net[self._trunk.stop:]
+        h = head(x)
+        if len(trunk) and trunk[0].by_winograd(h) and h.is_contiguous():
+            return tail(trunk(h.contiguous(memory_format=torch.channels_last)).contiguous())
+        return tail(trunk(h))
