@@ -154,6 +154,28 @@ def test_generator_runs_its_wide_trunk_channels_last_with_the_same_results():
     assert layouts[4:] == [False, False]
 
 
+def test_discriminator_runs_its_winograd_layer_on_channels_last_with_the_same_results():
+    from recyclegan.models.layers import WinogradConv2d
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(channels=64, layers=3)  # 256 -> 512 channels: Winograd's width
+    layouts = []
+    for module in disc.modules():
+        if isinstance(module, WinogradConv2d):
+            module.register_forward_pre_hook(lambda _, args: layouts.append(
+                args[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randn(2, 3, 128, 128)
+    leaf, reference_leaf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    got = disc(leaf)
+    want = disc.net(reference_leaf)  # the same layers, in NCHW throughout
+    assert layouts == [True, False]
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    weights = torch.randn_like(want)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, reference_leaf.grad, atol=1e-5, rtol=1e-4)
+
+
 def test_compiled_instance_norm_keeps_channels_last():
     from recyclegan.models.layers import instance_norm
 

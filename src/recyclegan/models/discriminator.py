@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from recyclegan.models.layers import WinogradConv2d, init_weights, instance_norm
@@ -33,6 +34,7 @@ class PatchDiscriminator(nn.Module):
             ]
             width = out
         modules.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))
+        self._winograd_at = len(modules) - 4  # the stride-1 WinogradConv2d
         self.net = nn.Sequential(*modules)
         init_weights(self)
 
@@ -40,4 +42,11 @@ class PatchDiscriminator(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[-2:]) < self.min_size:
             raise ValueError(f"discriminator expects (batch, {self.in_channels}, H, W) with H and "
                              f"W at least {self.min_size}, got shape {tuple(x.shape)}")
-        return self.net(x)
+        head, tail = self.net[:self._winograd_at], self.net[self._winograd_at:]
+        h = head(x)
+        if tail[0].by_winograd(h) and h.is_contiguous():
+            # From the stride-1 layer on, channels-last where it goes by Winograd on the CPU,
+            # as the generators' blocks do: those last four layers' forward and backward took
+            # 0.83-0.9x the NCHW time (batch 6 and 12 at 16x16, 2-core AVX-512 Xeon).
+            h = h.contiguous(memory_format=torch.channels_last)
+        return tail(h)
