@@ -126,6 +126,28 @@ def test_channels_last_instance_norm_takes_an_in_place_relu_after_it():
     assert nhwc.grad.is_contiguous(memory_format=torch.channels_last)
 
 
+def _record_input_layouts(net: torch.nn.Module, kind: type) -> list[bool]:
+    """Whether each call of a `kind` layer in `net` gets a channels-last input, in order."""
+    layouts: list[bool] = []
+    for module in net.modules():
+        if isinstance(module, kind):
+            module.register_forward_pre_hook(lambda _, args: layouts.append(
+                args[0].is_contiguous(memory_format=torch.channels_last)))
+    return layouts
+
+
+def _assert_same_as_in_nchw(net: torch.nn.Module, x: torch.Tensor, atol: float) -> torch.Tensor:
+    """net(x) and its input gradient against net.net(x): the same layers, NCHW throughout."""
+    leaf, reference_leaf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    got, want = net(leaf), net.net(reference_leaf)
+    torch.testing.assert_close(got, want, atol=atol, rtol=1e-4)
+    weights = torch.randn_like(want)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, reference_leaf.grad, atol=1e-5, rtol=1e-4)
+    return got
+
+
 def test_generator_runs_its_wide_trunk_channels_last_with_the_same_results():
     """On the CPU fast path the residual blocks (256 channels here, Winograd's width) get
     channels-last inputs; the output and gradients are those of the same layers in NCHW."""
@@ -133,22 +155,10 @@ def test_generator_runs_its_wide_trunk_channels_last_with_the_same_results():
 
     torch.manual_seed(0)
     gen = ResnetGenerator(channels=64, blocks=2)
-    layouts = []
-    for module in gen.modules():
-        if isinstance(module, ResidualBlock):
-            module.register_forward_pre_hook(lambda _, args: layouts.append(
-                args[0].is_contiguous(memory_format=torch.channels_last)))
+    layouts = _record_input_layouts(gen, ResidualBlock)
     x = torch.randn(1, 3, 64, 64)
-    leaf, reference_leaf = x.clone().requires_grad_(), x.clone().requires_grad_()
-    got = gen(leaf)
-    assert layouts == [True, True] and got.is_contiguous()
-    want = gen.net(reference_leaf)  # the same layers, in NCHW throughout
-    assert layouts[2:] == [False, False]
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
-    weights = torch.randn_like(want)
-    (got * weights).sum().backward()
-    (want * weights).sum().backward()
-    torch.testing.assert_close(leaf.grad, reference_leaf.grad, atol=1e-5, rtol=1e-4)
+    got = _assert_same_as_in_nchw(gen, x, atol=1e-5)
+    assert layouts == [True, True, False, False] and got.is_contiguous()
     with torch.autocast("cpu", dtype=torch.bfloat16):  # not the fp32 fast path: NCHW
         gen(x)
     assert layouts[4:] == [False, False]
@@ -159,21 +169,9 @@ def test_discriminator_runs_its_winograd_layer_on_channels_last_with_the_same_re
 
     torch.manual_seed(0)
     disc = PatchDiscriminator(channels=64, layers=3)  # 256 -> 512 channels: Winograd's width
-    layouts = []
-    for module in disc.modules():
-        if isinstance(module, WinogradConv2d):
-            module.register_forward_pre_hook(lambda _, args: layouts.append(
-                args[0].is_contiguous(memory_format=torch.channels_last)))
-    x = torch.randn(2, 3, 128, 128)
-    leaf, reference_leaf = x.clone().requires_grad_(), x.clone().requires_grad_()
-    got = disc(leaf)
-    want = disc.net(reference_leaf)  # the same layers, in NCHW throughout
+    layouts = _record_input_layouts(disc, WinogradConv2d)
+    _assert_same_as_in_nchw(disc, torch.randn(2, 3, 128, 128), atol=1e-4)
     assert layouts == [True, False]
-    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
-    weights = torch.randn_like(want)
-    (got * weights).sum().backward()
-    (want * weights).sum().backward()
-    torch.testing.assert_close(leaf.grad, reference_leaf.grad, atol=1e-5, rtol=1e-4)
 
 
 def test_compiled_instance_norm_keeps_channels_last():
